@@ -1,0 +1,48 @@
+# The two commands a reader needs: `make book` and `make test` (see README.md).
+# Both bootstrap .venv from pyproject.toml + constraints.txt on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Every build and test here runs the quick profile: CPU-sized, offline, about a minute a chapter.
+export RESLIB_PROFILE ?= quick
+export PYTHONHASHSEED := 0
+
+.PHONY: help book test unit notebooks book-strict lab clean
+
+help:
+	@echo "make book   build the HTML book into _build/html (executes every chapter)"
+	@echo "make test   unit tests, every notebook under nbval, and a strict book build"
+	@echo "make lab    JupyterLab on the chapters"
+	@echo "make clean  remove build outputs (keeps .venv and data/)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+		|| { echo "reslib needs Python >= 3.10 (found $$($(PYTHON) --version))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test]"
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html
+	@echo "The book is built: open $(CURDIR)/_build/html/index.html"
+
+test: unit notebooks book-strict
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider chapters
+
+# Warnings are errors (-W); --keep-going reports all of them before failing.
+book-strict: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html -W --keep-going
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab chapters
+
+clean:
+	rm -rf _build .pytest_cache

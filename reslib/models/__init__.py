@@ -1,0 +1,5 @@
+"""Model families. Each module holds one family and its plain (skip-free) twin."""
+
+from reslib.models import plain
+
+__all__ = ["plain"]
