@@ -229,8 +229,12 @@ def random_crop_flip(
     crops = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
     crops = crops.permute(0, 3, 1, 2)
     flip = torch.rand(b, device=x.device, generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], crops.flip(3), crops).contiguous(
-        memory_format=torch.preserve_format
+    out = torch.where(flip[:, None, None, None], crops.flip(3), crops)
+    # the gather leaves NHWC strides; hand back the caller's layout (contiguous() rejects
+    # preserve_format, so name it: channels_last only when x is channels_last and not NCHW)
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return out.contiguous(
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format
     )
 
 

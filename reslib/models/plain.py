@@ -77,24 +77,24 @@ def _positive(what: str, value: int) -> int:
     return value
 
 
-def init_weights(model: nn.Module, init: str, nonlinearity: str = "relu") -> None:
-    """Initialise every linear/conv weight: He (Kaiming) normal, Xavier (Glorot) normal, or
-    torch's default; biases to zero.
+def init_weights(model: nn.Module, init: str) -> None:
+    """Initialise every linear/conv weight; biases to zero.
 
-    He et al. 2015 (arXiv 1502.01852) scale by sqrt(2 / fan_in) to keep ReLU signals' variance;
-    Glorot & Bengio 2010 by sqrt(2 / (fan_in + fan_out)), derived for linear/tanh units.
+    * ``"kaiming"`` - He et al. 2015 (arXiv 1502.01852): N(0, 2 / fan_in), derived so that ReLU
+      layers keep the variance of their signal: Var[h_l] = Var[h_{l-1}].
+    * ``"xavier"`` - Glorot & Bengio 2010: N(0, 2 / (fan_in + fan_out)), derived for units that
+      are linear around zero (tanh, sigmoid's centre).
+    * ``"default"`` - torch's own (uniform, scaled by 1 / sqrt(fan_in)).
     """
     _choice("init", init, INITS)
     if init == "default":
         return
-    gain_name = nonlinearity if nonlinearity in ("relu", "tanh", "sigmoid") else "linear"
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             if init == "kaiming":
-                nonlin = "relu" if gain_name == "relu" else "linear"
-                nn.init.kaiming_normal_(m.weight, nonlinearity=nonlin)
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             else:
-                nn.init.xavier_normal_(m.weight, gain=nn.init.calculate_gain(gain_name))
+                nn.init.xavier_normal_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
@@ -174,7 +174,7 @@ class DeepMLP(nn.Module):
             )
         )
         self.head = nn.Linear(width, num_classes)
-        init_weights(self, init, activation)
+        init_weights(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.in_features:
@@ -246,7 +246,7 @@ class DeepConv1d(nn.Module):
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(width, num_classes)
         )
-        init_weights(self, init, activation)
+        init_weights(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 2 and self.in_channels == 1:
