@@ -97,7 +97,7 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)  # the rate of each epoch's last step
     seconds: list[float] = field(default_factory=list)  # cumulative wall time
     provenance: str = ""
 
@@ -301,6 +301,8 @@ def fit(
         history = History.from_dict(state["history"])
         start_epoch = state["epoch"]
         torch.set_rng_state(state["rng"].cpu())
+        if "cuda_rng" in state and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         if "loader_rng" in state and hasattr(train_loader, "generator"):
             train_loader.generator.set_state(state["loader_rng"].cpu())
 
@@ -335,6 +337,7 @@ def fit(
                 nn.utils.clip_grad_norm_(params, config.grad_clip)
             scaler.step(optimizer)
             scaler.update()
+            step_lr = optimizer.param_groups[0]["lr"]  # a Python float: no sync
             scheduler.step()
 
             loss = loss.detach().float()
@@ -348,8 +351,9 @@ def fit(
         bad_step = int(first_bad_step.item())  # the one host sync of the epoch
         if bad_step >= 0:
             raise FloatingPointError(
-                f"the training loss became NaN or infinite at epoch {epoch + 1}, step {bad_step} "
-                f"(lr {optimizer.param_groups[0]['lr']:.3g}); try a smaller learning rate, "
+                f"the training loss became NaN or infinite at epoch {epoch + 1}, "
+                f"step {bad_step + 1} of {step + 1} "
+                f"(lr {step_lr:.3g}); try a smaller learning rate, "
                 f"warmup_steps or grad_clip"
                 + (f". The last good checkpoint is {ckpt_path}" if ckpt_path else "")
             )
@@ -360,7 +364,7 @@ def fit(
             test_loss, test_acc = evaluate(model, test_loader, loss_fn, amp=config.amp)
             history.test_loss.append(test_loss)
             history.test_acc.append(test_acc)
-        history.lr.append(optimizer.param_groups[0]["lr"])
+        history.lr.append(step_lr)
         history.seconds.append(seconds_before + time.perf_counter() - started)
         history.provenance = provenance()
         postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
@@ -378,6 +382,8 @@ def fit(
                 "history": history.as_dict(),
                 "rng": torch.get_rng_state(),
             }
+            if device.type == "cuda":
+                state["cuda_rng"] = torch.cuda.get_rng_state(device)
             if hasattr(train_loader, "generator"):
                 state["loader_rng"] = train_loader.generator.get_state()
             _save_checkpoint(ckpt_path, state)

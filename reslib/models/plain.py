@@ -53,6 +53,19 @@ class Detached(nn.Module):
         return x.detach()
 
 
+class Subsample(nn.Module):
+    """Keep every ``stride``-th position along the last axes: a parameter-free shortcut for a
+    block that halves the resolution without changing the width (He et al. 2016, option A)."""
+
+    def __init__(self, stride: int = 2, dims: int = 1) -> None:
+        super().__init__()
+        self.stride, self.dims = stride, dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        index = (..., *([slice(None, None, self.stride)] * self.dims))
+        return x[index]
+
+
 def shortcut(skip: str) -> nn.Module:
     """The shortcut module for ``skip`` in ``"none" | "identity" | "detached"``."""
     return {"none": Zero, "identity": nn.Identity, "detached": Detached}[
@@ -189,9 +202,9 @@ class DeepConv1d(nn.Module):
 
     Stem conv -> ``depth`` blocks of Conv1d -> norm -> activation (each wrapped in a
     shortcut, ``skip``), with the sequence halved by a stride-2 block after every
-    ``depth // 3`` blocks -> global average pool -> linear. A block that downsamples uses a
-    strided 1x1 projection as its shortcut (only where the shape changes; the plain net keeps
-    :class:`Zero`).
+    ``depth // 3`` blocks -> global average pool -> linear. A block that downsamples keeps
+    every other position on its shortcut (:class:`Subsample`), so the plain and residual twins
+    have exactly the same parameters.
 
     Shapes: (B, in_channels, L) or (B, L) when ``in_channels == 1`` -> (B, num_classes).
     """
@@ -235,12 +248,9 @@ class DeepConv1d(nn.Module):
             )
             block = Block(residual, skip)
             if stride == 2 and skip != "none":
-                # the identity cannot skip a halving of the length: project, as He et al. option B
-                block.shortcut = nn.Sequential(
-                    Detached() if skip == "detached" else nn.Identity(),
-                    nn.Conv1d(width, width, 1, stride=2, bias=False),
-                    _norm1d(norm, width, channels_first=True),
-                )
+                # the width is unchanged, so the shortcut only needs to drop every other position:
+                # no parameters, and the plain and residual twins stay exactly the same size
+                block.shortcut = nn.Sequential(block.shortcut, Subsample(2))
             blocks.append(block)
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(

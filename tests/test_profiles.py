@@ -1,0 +1,153 @@
+"""reslib.profiles: profile choice, seeding, flush-denormal, provenance, by_profile and claim."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import reslib
+from reslib.profiles import PROFILE_ENV, ClaimError, by_profile, claim, setup
+
+
+@pytest.fixture
+def no_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend there is no GPU and no profile in the environment."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv(PROFILE_ENV, raising=False)
+
+
+def test_setup_picks_quick_on_the_cpu(no_cuda: None) -> None:
+    run = setup(seed=0, verbose=False)
+    assert run.profile == "quick"
+    assert run.device == torch.device("cpu")
+    assert reslib.active() is run
+
+
+def test_default_profile_is_full_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv(PROFILE_ENV, raising=False)
+    assert reslib.default_profile() == "full"
+    assert reslib.default_device() == torch.device("cuda")
+
+
+@pytest.mark.parametrize("name", ["quick", "full"])
+def test_setup_honours_the_environment(
+    no_cuda: None, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(PROFILE_ENV, name)
+    assert setup(seed=0, verbose=False).profile == name
+
+
+def test_profile_argument_overrides_the_environment(
+    no_cuda: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PROFILE_ENV, "quick")
+    assert setup(seed=0, profile="full", verbose=False).profile == "full"
+
+
+def test_unknown_profile_names_the_valid_ones(
+    no_cuda: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValueError, match="quick.*full"):
+        setup(seed=0, profile="medium", verbose=False)
+    monkeypatch.setenv(PROFILE_ENV, "fast")
+    with pytest.raises(ValueError, match=r"'fast'.*quick.*full"):
+        setup(seed=0, verbose=False)
+
+
+def test_setup_seeds_torch_numpy_and_python(no_cuda: None) -> None:
+    def draw() -> tuple[torch.Tensor, np.ndarray, float]:
+        return torch.randn(8), np.random.rand(8), random.random()
+
+    setup(seed=3, verbose=False)
+    first = draw()
+    setup(seed=3, verbose=False)
+    again = draw()
+    setup(seed=4, verbose=False)
+    other = draw()
+    assert torch.equal(first[0], again[0])
+    assert np.array_equal(first[1], again[1])
+    assert first[2] == again[2]
+    assert not torch.equal(first[0], other[0])
+    assert not np.array_equal(first[1], other[1])
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0"])
+def test_bad_seed_raises(seed: object) -> None:
+    with pytest.raises(ValueError, match="seed"):
+        reslib.seed_everything(seed)  # type: ignore[arg-type]
+
+
+def test_setup_flushes_denormals_on_the_cpu(no_cuda: None) -> None:
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush denormals (no SSE3)")
+    subnormal = torch.tensor([1e-40]) * 1  # 1e-40 is below float32's smallest normal, 1.2e-38
+    assert subnormal.item() != 0.0, "with flushing off, a subnormal float survives"
+    setup(seed=0, verbose=False)
+    assert (torch.tensor([1e-40]) * 1).item() == 0.0
+
+
+def test_provenance_names_versions_device_profile_and_seed(
+    no_cuda: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = setup(seed=7)
+    printed = capsys.readouterr().out
+    line = reslib.provenance()
+    for part in (
+        f"reslib {reslib.__version__}",
+        f"torch {torch.__version__}",
+        "cpu",
+        "profile=quick",
+        "seed=7",
+    ):
+        assert part in line
+        assert part in printed  # setup() prints the same line
+    assert "\n" not in line and run.seed == 7
+
+
+def test_active_without_setup_is_unseeded(no_cuda: None) -> None:
+    reslib.profiles._active = None  # the autouse fixture restores the previous value
+    run = reslib.active()
+    assert run.seed is None
+    assert "seed=unset" in run.provenance()
+
+
+def test_by_profile_picks_by_the_active_profile(no_cuda: None) -> None:
+    setup(seed=0, profile="quick", verbose=False)
+    assert by_profile(quick=dict(depth=8), full=dict(depth=56)) == {"depth": 8}
+    setup(seed=0, profile="full", verbose=False)
+    assert by_profile(quick=dict(depth=8), full=dict(depth=56)) == {"depth": 56}
+
+
+def test_claim_prints_a_check_mark(capsys: pytest.CaptureFixture[str]) -> None:
+    claim("deeper plain nets train worse", True, detail="loss 0.9 vs 0.4")
+    out = capsys.readouterr().out
+    assert out.startswith("✓ deeper plain nets train worse")
+    assert "loss 0.9 vs 0.4" in out
+
+
+def test_false_claim_raises_with_the_description(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ClaimError, match="residual beats plain") as info:
+        claim("residual beats plain", False, detail="0.5 vs 0.4")
+    assert "0.5 vs 0.4" in str(info.value)
+    assert isinstance(info.value, AssertionError)  # pytest/nbval report it as a failed check
+    assert "✓" not in capsys.readouterr().out
+
+
+def test_claim_accepts_numpy_and_zero_d_tensors(capsys: pytest.CaptureFixture[str]) -> None:
+    claim("tensor holds", torch.tensor(2.0) > 1)
+    claim("one-element tensor holds", torch.tensor([True]))
+    claim("numpy holds", np.float64(2.0) > 1)
+    assert capsys.readouterr().out.count("✓") == 3
+    with pytest.raises(ClaimError):
+        claim("tensor fails", torch.tensor(0.5) > 1)
+    with pytest.raises(ClaimError):
+        claim("numpy fails", np.float64(0.5) > 1)
+
+
+def test_claim_rejects_a_multi_element_tensor() -> None:
+    with pytest.raises(ValueError, match=r"single boolean.*\(3,\)"):
+        claim("all positive", torch.tensor([1.0, 2.0, 3.0]) > 0)
