@@ -1,0 +1,395 @@
+"""Training-speed benchmark: reslib's fast path against the loop a typical tutorial writes.
+
+    python -m reslib.bench                         # on a GPU: ResNet-20 and -56, batch 512
+    python -m reslib.bench --ablation --out r.json # plus the fast path with each trick removed
+    python -m reslib.bench --smoke                 # tiny CPU configuration: checks it runs
+
+Both sides train the same model with the same batch size and optimizer on the same
+CIFAR-shaped synthetic data (no download), for a fixed number of steps after a warm-up:
+
+* **fast** - :func:`reslib.fit` over a :class:`reslib.data.TensorLoader` whose data sit on the
+  GPU, with batched on-GPU crop and flip, channels_last and autocast (bf16, or fp16 with a
+  gradient scaler), and one host sync per epoch;
+* **baseline** - ``torch.utils.data.DataLoader`` with torchvision transforms applied per image
+  on the CPU by worker processes, fp32, NCHW, and ``loss.item()`` after every step.
+
+GPU time is measured with CUDA events. Results are printed and written as JSON with their
+provenance. The techniques are those of Jordan 2024 (airbench, arXiv 2404.00498).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+import reslib
+from reslib.data import TensorLoader, random_crop_flip, synthetic_images
+from reslib.models import resnet
+from reslib.train import TrainConfig, fit
+
+MODELS: dict[str, Callable[[], nn.Module]] = {
+    "resnet20": resnet.resnet20,
+    "resnet56": resnet.resnet56,
+}
+EPOCH_IMAGES = 50_000  # one CIFAR-10 training epoch
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to train: which of the fast path's techniques are on."""
+
+    name: str
+    gpu_data: bool = True  # data resident on the device, augmented there in batches
+    channels_last: bool = True
+    amp: bool = True
+    compile: bool = False
+    sync_every_step: bool = False  # read the loss on the host after every step
+
+
+FAST = Variant("fast")
+ABLATIONS = (
+    replace(FAST, name="fast - GPU-resident data (DataLoader + CPU transforms)", gpu_data=False),
+    replace(FAST, name="fast - channels_last", channels_last=False),
+    replace(FAST, name="fast - autocast (fp32)", amp=False),
+    replace(FAST, name="fast + host sync every step", sync_every_step=True),
+    replace(FAST, name="fast + torch.compile", compile=True),
+)
+
+
+@dataclass
+class Result:
+    model: str
+    variant: str
+    batch_size: int
+    steps: int
+    seconds: float
+    images_per_s: float
+    epoch_seconds: float  # time for a 50,000-image epoch at this rate
+    peak_memory_mb: float | None
+
+
+class AugmentedImages(Dataset):
+    """The textbook dataset: one image at a time through torchvision transforms."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        from torchvision import transforms
+
+        self.x, self.y = x, y
+        self.transform = transforms.Compose(
+            [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
+        )
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(self.x[i]), self.y[i]
+
+
+def _cpu_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, workers: int) -> DataLoader:
+    return DataLoader(
+        AugmentedImages(x, y),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+    )
+
+
+class _Timer:
+    """CUDA events on a GPU (they time the GPU's work, not the launch), else the wall clock."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+
+    def __enter__(self) -> _Timer:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.start, self.end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            self.start.record()
+        else:
+            self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            self.end.record()
+            torch.cuda.synchronize()
+            self.seconds = self.start.elapsed_time(self.end) / 1000
+        else:
+            self.seconds = time.perf_counter() - self.t0
+
+
+def _steps(loader: Iterable[Any], n: int) -> Iterable[Any]:
+    """The first ``n`` batches of ``loader``, cycling if it is shorter."""
+    done = 0
+    while done < n:
+        for batch in loader:
+            yield batch
+            done += 1
+            if done == n:
+                return
+
+
+class _Limited:
+    """A loader cut to ``n`` steps, with a length so that :func:`fit` can size its schedule."""
+
+    def __init__(self, loader: Iterable[Any], n: int) -> None:
+        self.loader, self.n = loader, n
+        self.generator = getattr(loader, "generator", None)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterable[Any]:
+        return iter(_steps(self.loader, self.n))
+
+
+def run_fast(
+    model: nn.Module,
+    data: reslib.data.Split,
+    v: Variant,
+    *,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    workers: int,
+    device: torch.device,
+) -> float:
+    """Seconds for ``steps`` steps of :func:`reslib.fit` with variant ``v`` (after warm-up)."""
+    if v.gpu_data:
+        on_device = data.to(device)
+        loader: Iterable[Any] = TensorLoader(
+            on_device.x_train,
+            on_device.y_train,
+            batch_size=batch_size,
+            shuffle=True,
+            drop_last=True,
+            augment=random_crop_flip,
+        )
+    else:
+        loader = _cpu_loader(data.x_train, data.y_train, batch_size, workers)
+    config = TrainConfig(
+        epochs=1,
+        lr=0.1,
+        optimizer="sgd",
+        momentum=0.9,
+        weight_decay=5e-4,
+        amp=v.amp,
+        channels_last=None if v.channels_last else False,  # None: on CUDA only
+        compile=v.compile,
+    )
+
+    def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = F.cross_entropy(out, y)
+        if v.sync_every_step:
+            loss.item()  # what a loop that logs every step pays
+        return loss
+
+    fit(model, _Limited(loader, warmup), config, loss_fn=loss_fn, progress=False)
+    with _Timer(device) as timer:
+        fit(model, _Limited(loader, steps), config, loss_fn=loss_fn, progress=False)
+    return timer.seconds
+
+
+def run_baseline(
+    model: nn.Module,
+    data: reslib.data.Split,
+    *,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    workers: int,
+    device: torch.device,
+) -> float:
+    """Seconds for ``steps`` steps of the tutorial loop (after warm-up)."""
+    loader = _cpu_loader(data.x_train, data.y_train, batch_size, workers)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    model.train()
+
+    def train(n: int) -> None:
+        running_loss = 0.0
+        for x, y in _steps(loader, n):
+            x, y = x.to(device), y.to(device)
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            running_loss += loss.item()
+
+    train(warmup)
+    with _Timer(device) as timer:
+        train(steps)
+    return timer.seconds
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "reslib": reslib.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+    }
+    if device.type == "cuda":
+        info.update(
+            gpu=torch.cuda.get_device_name(device),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            bf16=torch.cuda.is_bf16_supported(),
+            cudnn_tf32=torch.backends.cudnn.allow_tf32,
+            matmul_tf32=torch.backends.cuda.matmul.allow_tf32,
+        )
+    return info
+
+
+def benchmark(
+    models: Sequence[str],
+    *,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    workers: int,
+    ablation: bool,
+    images: int,
+    device: torch.device,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Run every model with the fast path and the baseline (and the ablations); return the
+    JSON-ready report."""
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        raise ValueError(f"unknown model(s) {sorted(unknown)}: expected some of {sorted(MODELS)}")
+    if batch_size < 1 or steps < 1 or warmup < 0 or images < batch_size:
+        raise ValueError("need batch_size >= 1, steps >= 1, warmup >= 0 and images >= batch_size")
+    data = synthetic_images(images, batch_size, seed=seed)
+    results: list[Result] = []
+
+    def record(name: str, variant: str, seconds: float) -> None:
+        rate = steps * batch_size / seconds
+        peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        results.append(
+            Result(name, variant, batch_size, steps, seconds, rate, EPOCH_IMAGES / rate, peak)
+        )
+        print(
+            f"{name:9s} {variant:58s} {rate:10,.0f} img/s  {EPOCH_IMAGES / rate:7.2f} s/epoch"
+            + (f"  peak {peak:,.0f} MiB" if peak is not None else ""),
+            flush=True,
+        )
+
+    def fresh(name: str) -> nn.Module:
+        torch.manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        return MODELS[name]().to(device)
+
+    variants = (FAST, *ABLATIONS) if ablation else (FAST,)
+    for name in models:
+        for v in variants:
+            seconds = run_fast(
+                fresh(name),
+                data,
+                v,
+                batch_size=batch_size,
+                steps=steps,
+                warmup=warmup,
+                workers=workers,
+                device=device,
+            )
+            record(name, v.name, seconds)
+        seconds = run_baseline(
+            fresh(name),
+            data,
+            batch_size=batch_size,
+            steps=steps,
+            warmup=warmup,
+            workers=workers,
+            device=device,
+        )
+        record(name, "baseline (DataLoader, CPU transforms, fp32, NCHW)", seconds)
+
+    speedup = {}
+    for name in models:
+        rates = {r.variant: r.images_per_s for r in results if r.model == name}
+        speedup[name] = rates["fast"] / rates["baseline (DataLoader, CPU transforms, fp32, NCHW)"]
+        print(f"{name}: fast path / baseline = {speedup[name]:.2f}x")
+    return {
+        "provenance": provenance(device),
+        "settings": dict(
+            batch_size=batch_size,
+            steps=steps,
+            warmup=warmup,
+            workers=workers,
+            images=images,
+            seed=seed,
+            data="synthetic CIFAR-shaped (3x32x32)",
+        ),
+        "results": [asdict(r) for r in results],
+        "speedup_fast_over_baseline": speedup,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        prog="python -m reslib.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--models", nargs="+", default=["resnet20", "resnet56"], choices=sorted(MODELS)
+    )
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per configuration")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps first")
+    parser.add_argument("--workers", type=int, default=4, help="baseline DataLoader workers")
+    parser.add_argument("--images", type=int, default=10_000, help="synthetic training images")
+    parser.add_argument("--ablation", action="store_true", help="also time each trick removed")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny CPU-sized run: checks the benchmark works, measures nothing useful",
+    )
+    parser.add_argument("--out", type=Path, help="write the JSON report here")
+    args = parser.parse_args(argv)
+
+    device = reslib.default_device()
+    if args.smoke:
+        args.models, args.batch_size, args.steps, args.warmup = ["resnet20"], 16, 2, 1
+        args.workers, args.images = 0, 64
+    elif device.type != "cuda":
+        print("No CUDA device: these numbers are CPU timings, not the GPU speed the page reports.")
+    report = benchmark(
+        args.models,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        workers=args.workers,
+        ablation=args.ablation,
+        images=args.images,
+        device=device,
+    )
+    report["settings"]["smoke"] = args.smoke
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The speed benchmark's CPU smoke configuration: it runs and reports; it claims no speed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from reslib import bench
+
+
+def test_smoke_run_writes_a_report_with_provenance(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    report = bench.main(["--smoke", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    variants = {r["variant"] for r in report["results"]}
+    assert variants == {"fast", "baseline (DataLoader, CPU transforms, fp32, NCHW)"}
+    for r in report["results"]:
+        assert r["images_per_s"] > 0 and r["steps"] == 2 and r["batch_size"] == 16
+        assert r["epoch_seconds"] == pytest.approx(bench.EPOCH_IMAGES / r["images_per_s"])
+    assert report["provenance"]["torch"] == torch.__version__
+    assert report["settings"]["smoke"] is True
+    assert report["speedup_fast_over_baseline"]["resnet20"] > 0
+
+
+def test_baseline_dataset_augments_each_image_on_its_own() -> None:
+    x, y = torch.randn(4, 3, 32, 32), torch.arange(4)
+    data = bench.AugmentedImages(x, y)
+    image, label = data[2]
+    assert image.shape == (3, 32, 32) and label == 2
+    # a crop of the zero-padded image or its mirror: every row of the output is in the input
+    # shifted, so its values are a subset of the input's values and zeros
+    values = set(x[2].flatten().tolist()) | {0.0}
+    assert set(image.flatten().tolist()) <= values
+
+
+def test_bad_settings_raise_clear_errors() -> None:
+    with pytest.raises(ValueError, match="unknown model"):
+        bench.benchmark(
+            ["resnet1000"],
+            batch_size=4,
+            steps=1,
+            warmup=0,
+            workers=0,
+            ablation=False,
+            images=8,
+            device=torch.device("cpu"),
+        )
+    with pytest.raises(ValueError, match="images >= batch_size"):
+        bench.benchmark(
+            ["resnet20"],
+            batch_size=64,
+            steps=1,
+            warmup=0,
+            workers=0,
+            ablation=False,
+            images=8,
+            device=torch.device("cpu"),
+        )
+
+
+@pytest.mark.gpu
+def test_benchmark_runs_on_cuda_and_reports_gpu_memory(tmp_path: Path) -> None:
+    report = bench.main(
+        [
+            "--models",
+            "resnet20",
+            "--steps",
+            "5",
+            "--warmup",
+            "2",
+            "--batch-size",
+            "128",
+            "--images",
+            "1024",
+            "--out",
+            str(tmp_path / "b.json"),
+        ]
+    )
+    assert report["provenance"]["gpu"]
+    assert all(r["peak_memory_mb"] > 0 for r in report["results"])
