@@ -55,8 +55,9 @@ class Variant:
     gpu_data: bool = True  # data resident on the device, augmented there in batches
     channels_last: bool = True
     amp: bool = True
-    compile: bool = False
+    compile: bool | str = False
     sync_every_step: bool = False  # read the loss on the host after every step
+    cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels for the fixed shapes
 
 
 FAST = Variant("fast")
@@ -65,7 +66,9 @@ ABLATIONS = (
     replace(FAST, name="fast - channels_last", channels_last=False),
     replace(FAST, name="fast - autocast (fp32)", amp=False),
     replace(FAST, name="fast + host sync every step", sync_every_step=True),
+    replace(FAST, name="fast - cudnn.benchmark", cudnn_benchmark=False),
     replace(FAST, name="fast + torch.compile", compile=True),
+    replace(FAST, name="fast + torch.compile(mode='reduce-overhead')", compile="reduce-overhead"),
 )
 
 
@@ -135,6 +138,16 @@ class _Timer:
             self.seconds = time.perf_counter() - self.t0
 
 
+def _median_seconds(work: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """The median time of ``repeats`` runs of ``work``: robust to one slow run."""
+    times = []
+    for _ in range(repeats):
+        with _Timer(device) as timer:
+            work()
+        times.append(timer.seconds)
+    return sorted(times)[len(times) // 2]
+
+
 def _steps(loader: Iterable[Any], n: int) -> Iterable[Any]:
     """The first ``n`` batches of ``loader``, cycling if it is shorter."""
     done = 0
@@ -170,6 +183,7 @@ def run_fast(
     warmup: int,
     workers: int,
     device: torch.device,
+    repeats: int = 1,
 ) -> float:
     """Seconds for ``steps`` steps of :func:`reslib.fit` with variant ``v`` (after warm-up)."""
     if v.gpu_data:
@@ -201,10 +215,13 @@ def run_fast(
             loss.item()  # what a loop that logs every step pays
         return loss
 
+    torch.backends.cudnn.benchmark = v.cudnn_benchmark
     fit(model, _Limited(loader, warmup), config, loss_fn=loss_fn, progress=False)
-    with _Timer(device) as timer:
-        fit(model, _Limited(loader, steps), config, loss_fn=loss_fn, progress=False)
-    return timer.seconds
+    return _median_seconds(
+        lambda: fit(model, _Limited(loader, steps), config, loss_fn=loss_fn, progress=False),
+        device,
+        repeats,
+    )
 
 
 def run_baseline(
@@ -216,6 +233,7 @@ def run_baseline(
     warmup: int,
     workers: int,
     device: torch.device,
+    repeats: int = 1,
 ) -> float:
     """Seconds for ``steps`` steps of the tutorial loop (after warm-up)."""
     loader = _cpu_loader(data.x_train, data.y_train, batch_size, workers)
@@ -232,10 +250,9 @@ def run_baseline(
             optimizer.step()
             running_loss += loss.item()
 
+    torch.backends.cudnn.benchmark = False  # torch's default, which a tutorial keeps
     train(warmup)
-    with _Timer(device) as timer:
-        train(steps)
-    return timer.seconds
+    return _median_seconds(lambda: train(steps), device, repeats)
 
 
 def provenance(device: torch.device) -> dict[str, Any]:
@@ -269,6 +286,7 @@ def benchmark(
     ablation: bool,
     images: int,
     device: torch.device,
+    repeats: int = 3,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Run every model with the fast path and the baseline (and the ablations); return the
@@ -276,8 +294,10 @@ def benchmark(
     unknown = set(models) - set(MODELS)
     if unknown:
         raise ValueError(f"unknown model(s) {sorted(unknown)}: expected some of {sorted(MODELS)}")
-    if batch_size < 1 or steps < 1 or warmup < 0 or images < batch_size:
-        raise ValueError("need batch_size >= 1, steps >= 1, warmup >= 0 and images >= batch_size")
+    if batch_size < 1 or steps < 1 or warmup < 0 or repeats < 1 or images < batch_size:
+        raise ValueError(
+            "need batch_size >= 1, steps >= 1, warmup >= 0, repeats >= 1 and images >= batch_size"
+        )
     data = synthetic_images(images, batch_size, seed=seed)
     results: list[Result] = []
 
@@ -300,29 +320,16 @@ def benchmark(
             torch.cuda.reset_peak_memory_stats(device)
         return MODELS[name]().to(device)
 
+    common = dict(batch_size=batch_size, steps=steps, warmup=warmup, workers=workers, device=device)
+    # one untimed run first, so the first measured configuration does not pay for CUDA's
+    # start-up and the GPU's clocks ramping up
+    run_fast(fresh(models[0]), data, FAST, **common)
     variants = (FAST, *ABLATIONS) if ablation else (FAST,)
     for name in models:
         for v in variants:
-            seconds = run_fast(
-                fresh(name),
-                data,
-                v,
-                batch_size=batch_size,
-                steps=steps,
-                warmup=warmup,
-                workers=workers,
-                device=device,
-            )
+            seconds = run_fast(fresh(name), data, v, repeats=repeats, **common)
             record(name, v.name, seconds)
-        seconds = run_baseline(
-            fresh(name),
-            data,
-            batch_size=batch_size,
-            steps=steps,
-            warmup=warmup,
-            workers=workers,
-            device=device,
-        )
+        seconds = run_baseline(fresh(name), data, repeats=repeats, **common)
         record(name, "baseline (DataLoader, CPU transforms, fp32, NCHW)", seconds)
 
     speedup = {}
@@ -338,6 +345,7 @@ def benchmark(
             warmup=warmup,
             workers=workers,
             images=images,
+            repeats=repeats,
             seed=seed,
             data="synthetic CIFAR-shaped (3x32x32)",
         ),
@@ -354,8 +362,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--models", nargs="+", default=["resnet20", "resnet56"], choices=sorted(MODELS)
     )
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=100, help="timed steps per configuration")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed steps first")
+    parser.add_argument("--steps", type=int, default=200, help="timed steps per repeat")
+    parser.add_argument("--warmup", type=int, default=30, help="untimed steps first")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the median counts")
     parser.add_argument("--workers", type=int, default=4, help="baseline DataLoader workers")
     parser.add_argument("--images", type=int, default=10_000, help="synthetic training images")
     parser.add_argument("--ablation", action="store_true", help="also time each trick removed")
@@ -370,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     device = reslib.default_device()
     if args.smoke:
         args.models, args.batch_size, args.steps, args.warmup = ["resnet20"], 16, 2, 1
-        args.workers, args.images = 0, 64
+        args.workers, args.images, args.repeats = 0, 64, 1
     elif device.type != "cuda":
         print("No CUDA device: these numbers are CPU timings, not the GPU speed the page reports.")
     report = benchmark(
@@ -380,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         warmup=args.warmup,
         workers=args.workers,
         ablation=args.ablation,
+        repeats=args.repeats,
         images=args.images,
         device=device,
     )
