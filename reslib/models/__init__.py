@@ -1,5 +1,5 @@
 """Model families. Each module holds one family and its plain (skip-free) twin."""
 
-from reslib.models import plain
+from reslib.models import plain, resnet
 
-__all__ = ["plain"]
+__all__ = ["plain", "resnet"]
