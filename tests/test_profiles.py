@@ -151,3 +151,15 @@ def test_claim_accepts_numpy_and_zero_d_tensors(capsys: pytest.CaptureFixture[st
 def test_claim_rejects_a_multi_element_tensor() -> None:
     with pytest.raises(ValueError, match=r"single boolean.*\(3,\)"):
         claim("all positive", torch.tensor([1.0, 2.0, 3.0]) > 0)
+
+
+def test_quick_profile_on_cpu_runs_on_one_thread() -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run = reslib.setup(seed=0, profile="quick", verbose=False)
+        if run.device.type == "cpu":
+            assert torch.get_num_threads() == 1
+            assert "threads=1" in run.provenance()
+    finally:
+        torch.set_num_threads(before)
