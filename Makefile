@@ -33,7 +33,7 @@ test: unit notebooks book-strict book-check
 
 # `book`-marked tests need the built book; book-check runs them after book-strict.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not book" tests
+	$(BIN)/python -m pytest -q -m "not book" -p no:cacheprovider tests
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider chapters
