@@ -1,5 +1,5 @@
 """Model families. Each module holds one family and its plain (skip-free) twin."""
 
-from reslib.models import plain, resnet
+from reslib.models import plain, preact, resnet
 
-__all__ = ["plain", "resnet"]
+__all__ = ["plain", "preact", "resnet"]
