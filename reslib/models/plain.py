@@ -13,8 +13,8 @@ So "plain vs residual" compares exactly one thing: whether the identity path exi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Collection, Mapping
+from typing import Literal, TypeVar
 
 import torch
 from torch import nn
@@ -23,6 +23,7 @@ Activation = Literal["relu", "tanh", "sigmoid", "gelu", "identity"]
 Init = Literal["kaiming", "xavier", "default"]
 Norm = Literal["none", "batch", "layer"]
 Skip = Literal["none", "identity", "detached"]
+T = TypeVar("T")
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -69,19 +70,20 @@ class Subsample(nn.Module):
 def shortcut(skip: str) -> nn.Module:
     """The shortcut module for ``skip`` in ``"none" | "identity" | "detached"``."""
     return {"none": Zero, "identity": nn.Identity, "detached": Detached}[
-        _choice("skip", skip, SKIPS)
+        check_choice("skip", skip, SKIPS)
     ]()
 
 
-def _choice(what: str, value: str, valid: tuple[str, ...] | dict[str, object]) -> str:
+def check_choice(what: str, value: T, valid: Collection[T] | Mapping[T, object]) -> T:
+    """Return ``value`` if it is one of ``valid``, else raise a ValueError listing the options."""
     if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}: expected one of {', '.join(valid)}")
+        raise ValueError(f"unknown {what} {value!r}: expected one of {', '.join(map(str, valid))}")
     return value
 
 
 def make_activation(name: str) -> nn.Module:
     """A fresh activation module by name (never in-place: hooks need the original tensor)."""
-    return ACTIVATIONS[_choice("activation", name, ACTIVATIONS)]()
+    return ACTIVATIONS[check_choice("activation", name, ACTIVATIONS)]()
 
 
 def _positive(what: str, value: int) -> int:
@@ -99,7 +101,7 @@ def init_weights(model: nn.Module, init: str) -> None:
       are linear around zero (tanh, sigmoid's centre).
     * ``"default"`` - torch's own (uniform, scaled by 1 / sqrt(fan_in)).
     """
-    _choice("init", init, INITS)
+    check_choice("init", init, INITS)
     if init == "default":
         return
     for m in model.modules():
@@ -128,7 +130,7 @@ class Block(nn.Module):
 
 
 def _norm1d(norm: str, width: int, *, channels_first: bool) -> nn.Module:
-    _choice("norm", norm, NORMS)
+    check_choice("norm", norm, NORMS)
     if norm == "batch":
         return nn.BatchNorm1d(width)
     if norm == "layer":

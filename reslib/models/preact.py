@@ -42,8 +42,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from reslib.models.plain import Detached, Zero, make_activation
-from reslib.models.resnet import _LAYERS, Projection, ResNet, _check, make_shortcut
+from reslib.models.plain import Detached, Zero, check_choice, make_activation
+from reslib.models.resnet import LAYERS_BY_DIM, Projection, ResNet, make_shortcut
 
 ShortcutVariant = Literal[
     "identity",
@@ -90,10 +90,10 @@ def make_norm(name: str, channels: int, dim: int = 2) -> nn.Module:
     BatchNorm normalises each channel over the batch, so its statistics are noisy for small
     batches; GroupNorm and LayerNorm normalise each sample on its own.
     """
-    _check("norm", name, NORMS)
-    _check("dim", dim, tuple(_LAYERS))
+    check_choice("norm", name, NORMS)
+    check_choice("dim", dim, tuple(LAYERS_BY_DIM))
     if name == "batch":
-        return _LAYERS[dim][1](channels)
+        return LAYERS_BY_DIM[dim][1](channels)
     if name == "group":
         return nn.GroupNorm(group_count(channels), channels)
     if name == "layer":
@@ -136,7 +136,7 @@ class Gate(nn.Module):
         dim: int = 2,
     ) -> None:
         super().__init__()
-        self.conv = _LAYERS[dim][0](in_channels, out_channels, 1, stride=stride, bias=True)
+        self.conv = LAYERS_BY_DIM[dim][0](in_channels, out_channels, 1, stride=stride, bias=True)
         self.initial_bias = bias
         self.reset_parameters()
 
@@ -260,12 +260,12 @@ class UnitSpec:
     zero_init: bool = False
 
     def __post_init__(self) -> None:
-        _check("placement", self.placement, PLACEMENTS)
-        _check("shortcut", self.shortcut, SHORTCUT_VARIANTS)
-        _check("norm", self.norm, NORMS)
+        check_choice("placement", self.placement, PLACEMENTS)
+        check_choice("shortcut", self.shortcut, SHORTCUT_VARIANTS)
+        check_choice("norm", self.norm, NORMS)
         if self.option is not None:
-            _check("option", self.option, OPTIONS)
-        _check("dim", self.dim, tuple(_LAYERS))
+            check_choice("option", self.option, OPTIONS)
+        check_choice("dim", self.dim, tuple(LAYERS_BY_DIM))
         make_activation(self.activation)  # raises ValueError listing the valid names
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
@@ -314,7 +314,7 @@ def _layers(
     Layers are numbered per kind (``norm1, act1, conv1, norm2, ...``); returns them and the
     channel count at the end.
     """
-    conv_layer = _LAYERS[spec.dim][0]
+    conv_layer = LAYERS_BY_DIM[spec.dim][0]
     counts = {} if counts is None else counts
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     for kind in tokens:
@@ -337,7 +337,7 @@ def _shortcut_and_branch(
     branch: nn.Module, in_channels: int, out_channels: int, stride: int, spec: UnitSpec
 ) -> tuple[nn.Module, nn.Module]:
     """Wrap the branch F and build the shortcut h for ``spec.shortcut``: (residual, shortcut)."""
-    conv_layer = _LAYERS[spec.dim][0]
+    conv_layer = LAYERS_BY_DIM[spec.dim][0]
 
     def norm_layer(c: int) -> nn.Module:
         # a pre-activation projection is a bare conv: the next unit normalises the sum
@@ -532,7 +532,7 @@ class PreActResNet(nn.Module):
             )
         if min(num_classes, stem_channels, in_channels) < 1:
             raise ValueError("num_classes, stem_channels and in_channels must be >= 1")
-        conv_layer, _, pool = _LAYERS[spec.dim]
+        conv_layer, _, pool = LAYERS_BY_DIM[spec.dim]
         self.spec, self.dim, self.in_channels = spec, spec.dim, in_channels
         stem: OrderedDict[str, nn.Module] = OrderedDict(
             conv=conv_layer(in_channels, stem_channels, 3, padding=1, bias=spec.norm == "none")

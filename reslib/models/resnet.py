@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reslib.models.plain import SKIPS, Detached, Zero, make_activation
+from reslib.models.plain import SKIPS, Detached, Zero, check_choice, make_activation
 
 Shortcut = Literal["A", "B", "C"]
 Skip = Literal["identity", "none", "detached"]
@@ -42,15 +42,10 @@ ConvLayer = type[nn.Conv1d] | type[nn.Conv2d]
 NormLayer = Callable[[int], nn.Module]
 
 # conv, norm and global pool for each number of spatial dimensions
-_LAYERS: dict[int, tuple[ConvLayer, NormLayer, Callable[[int], nn.Module]]] = {
+LAYERS_BY_DIM: dict[int, tuple[ConvLayer, NormLayer, Callable[[int], nn.Module]]] = {
     1: (nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d),
     2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d),
 }
-
-
-def _check(what: str, value: object, valid: Sequence[object]) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}: expected one of {', '.join(map(str, valid))}")
 
 
 class PadShortcut(nn.Module):
@@ -109,8 +104,8 @@ def make_shortcut(
     norm_layer: NormLayer = nn.BatchNorm2d,
 ) -> nn.Module:
     """The shortcut of one block: option A/B/C, or the plain/forward-only controls via ``skip``."""
-    _check("shortcut", shortcut, SHORTCUTS)
-    _check("skip", skip, SKIPS)
+    check_choice("shortcut", shortcut, SHORTCUTS)
+    check_choice("skip", skip, SKIPS)
     if skip == "none":
         return Zero()  # the plain twin: no addition at all, whatever the option
     reshapes = stride != 1 or in_channels != out_channels
@@ -288,9 +283,9 @@ class ResNet(nn.Module):
         activation: str = "relu",
     ) -> None:
         super().__init__()
-        _check("dim", dim, tuple(_LAYERS))
-        _check("shortcut", shortcut, SHORTCUTS)
-        _check("skip", skip, SKIPS)
+        check_choice("dim", dim, tuple(LAYERS_BY_DIM))
+        check_choice("shortcut", shortcut, SHORTCUTS)
+        check_choice("skip", skip, SKIPS)
         if len(layers) != len(planes) or not layers or min(layers) < 1:
             raise ValueError(
                 f"need one positive block count per stage, got layers={list(layers)} "
@@ -298,7 +293,7 @@ class ResNet(nn.Module):
             )
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        conv_layer, norm_layer, pool = _LAYERS[dim]
+        conv_layer, norm_layer, pool = LAYERS_BY_DIM[dim]
         self.dim, self.in_channels = dim, in_channels
         self.block_type, self.planes = block, list(planes)
         # what every block of this net is built with, so append_blocks() can match it
@@ -417,8 +412,8 @@ def cifar_resnet(
         )
     if width < 1:
         raise ValueError(f"width must be >= 1, got {width}")
-    _check("dim", dim, tuple(_LAYERS))
-    conv_layer, norm_layer, _ = _LAYERS[dim]
+    check_choice("dim", dim, tuple(LAYERS_BY_DIM))
+    conv_layer, norm_layer, _ = LAYERS_BY_DIM[dim]
     n = (depth - 2) // 6
     stem = _stem(
         conv_layer(in_channels, width, 3, padding=1, bias=False), norm_layer(width), activation
