@@ -13,8 +13,11 @@ where they live. On a GPU the whole set sits in device memory and is augmented t
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import socket
+import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +49,10 @@ class Split:
     num_classes: int
 
     def __post_init__(self) -> None:
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
+            raise ValueError(f"num_classes must be an int >= 1, got {self.num_classes!r}")
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be an int >= 1, got {self.num_classes}")
         for x, y, part in (
             (self.x_train, self.y_train, "train"),
             (self.x_test, self.y_test, "test"),
@@ -55,12 +62,31 @@ class Split:
                     f"{part} split has {x.shape[0]} inputs but {y.shape[0]} labels; "
                     "expected one label per input"
                 )
+            _check_labels(y, self.num_classes, part)
 
     def to(self, device: torch.device | str) -> Split:
         """The same split on ``device``."""
         return Split(
             *(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)),
             num_classes=self.num_classes,
+        )
+
+
+def _check_labels(y: torch.Tensor, num_classes: int, part: str) -> None:
+    """Integer class labels in ``[0, num_classes)``: float labels or an out-of-range class
+    would otherwise surface later as a CUDA assert or a silently wrong accuracy."""
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(
+            f"{part} labels must be integer class indices, got dtype {y.dtype}; "
+            "convert them with .long()"
+        )
+    if y.numel() == 0 or y.device.type == "meta":  # meta tensors have no values to check
+        return
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"{part} labels must lie in [0, num_classes) = [0, {num_classes}), "
+            f"got values from {low} to {high}"
         )
 
 
@@ -95,23 +121,48 @@ def mnist1d(
         raise ValueError(f"num_samples must be at least 10, got {num_samples}")
     cache = _root(root) / f"mnist1d_seed{seed}_n{num_samples}.npz"
     if not cache.is_file():
-        from mnist1d.data import get_dataset_args, make_dataset
-
-        args = get_dataset_args()
-        args.seed, args.num_samples = seed, num_samples
-        with _global_rng_preserved():  # make_dataset reseeds Python's and NumPy's global RNGs
-            d = make_dataset(args)  # pure NumPy generation: no network, about a second
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, x=d["x"], y=d["y"], x_test=d["x_test"], y_test=d["y_test"])
-        os.replace(tmp, cache)  # atomic: an interrupted run never leaves a half-written cache
-    with np.load(cache, allow_pickle=False) as d:
-        return Split(
-            x_train=torch.from_numpy(d["x"].astype(np.float32)),
-            y_train=torch.from_numpy(d["y"].astype(np.int64)),
-            x_test=torch.from_numpy(d["x_test"].astype(np.float32)),
-            y_test=torch.from_numpy(d["y_test"].astype(np.int64)),
-            num_classes=10,
+        _generate_mnist1d(cache, seed, num_samples)
+    try:
+        arrays = _read_npz(cache)
+    except _UNREADABLE as err:
+        # a truncated or corrupted cache: it is only a cache, so say so and make it again
+        warnings.warn(
+            f"the MNIST-1D cache {cache} is unreadable ({type(err).__name__}: {err}); "
+            "deleting and regenerating it",
+            stacklevel=2,
         )
+        cache.unlink()
+        _generate_mnist1d(cache, seed, num_samples)
+        arrays = _read_npz(cache)
+    return Split(
+        x_train=torch.from_numpy(arrays["x"].astype(np.float32)),
+        y_train=torch.from_numpy(arrays["y"].astype(np.int64)),
+        x_test=torch.from_numpy(arrays["x_test"].astype(np.float32)),
+        y_test=torch.from_numpy(arrays["y_test"].astype(np.int64)),
+        num_classes=10,
+    )
+
+
+# what np.load raises for a truncated, corrupted or foreign .npz file
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError)
+_MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
+
+
+def _generate_mnist1d(cache: Path, seed: int, num_samples: int) -> None:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.seed, args.num_samples = seed, num_samples
+    with _global_rng_preserved():  # make_dataset reseeds Python's and NumPy's global RNGs
+        d = make_dataset(args)  # pure NumPy generation: no network, about a second
+    tmp = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(tmp, **{k: d[k] for k in _MNIST1D_KEYS})
+    os.replace(tmp, cache)  # atomic: an interrupted run never leaves a half-written cache
+
+
+def _read_npz(cache: Path) -> dict[str, np.ndarray]:
+    with np.load(cache, allow_pickle=False) as d:
+        return {k: d[k] for k in _MNIST1D_KEYS}
 
 
 @contextmanager
@@ -136,7 +187,20 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 
 
 def normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """Per-channel ``(x - mean) / std`` for images of shape (N, C, H, W)."""
+    """Per-channel ``(x - mean) / std`` for images of shape (N, C, H, W).
+
+    The statistics must have one entry per channel: broadcasting 3-channel statistics over a
+    1-channel batch would silently turn grey images into three-channel ones.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(x.shape)}")
+    if not len(mean) == len(std) == x.shape[1]:
+        raise ValueError(
+            f"normalize got {x.shape[1]}-channel images but statistics for "
+            f"{len(mean)} (mean) and {len(std)} (std) channels; expected one value per channel"
+        )
+    if any(not v > 0 for v in std):
+        raise ValueError(f"std must be > 0 for every channel, got {std}")
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     return (x - m) / s
@@ -313,6 +377,9 @@ def loaders(
 
     The training loader shuffles (and augments, if given); the test loader does neither.
     """
+    for part, x in (("train", split.x_train), ("test", split.x_test)):
+        if x.shape[0] == 0:
+            raise ValueError(f"the {part} split is empty (0 samples): there is nothing to batch")
     if device is not None:
         split = split.to(device)
     train = TensorLoader(

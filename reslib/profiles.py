@@ -9,6 +9,7 @@ that fails loudly when the numbers stop supporting it.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import random
@@ -85,10 +86,22 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+SEED_LIMIT = 2**32  # NumPy's legacy seeding accepts [0, 2**32)
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` if it is an int in ``[0, 2**32)`` (what every generator accepts), else ValueError.
+
+    Checked before anything is seeded, so a bad seed never leaves some generators reseeded.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
+    return seed
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and every CUDA device)."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -108,9 +121,11 @@ def setup(seed: int = 0, profile: str | None = None, *, verbose: bool = True) ->
     it turns on ``torch.backends.cudnn.benchmark``, since batches keep one shape.
     """
     global _active
+    check_seed(seed)
     chosen = _check_profile(profile) if profile is not None else default_profile()
     device = default_device()
     seed_everything(seed)
+    _claims.update(check=0, finding=0)
     if device.type == "cpu":
         torch.set_flush_denormal(True)
         if chosen == "quick":
@@ -149,21 +164,81 @@ def by_profile(*, quick: T, full: T) -> T:
     return quick if active().profile == "quick" else full
 
 
-def claim(description: str, condition: bool | torch.Tensor | np.bool_, detail: str = "") -> None:
+ClaimKind = Literal["check", "finding"]
+CLAIM_KINDS: tuple[ClaimKind, ...] = ("check", "finding")
+_claims: dict[str, int] = {"check": 0, "finding": 0}
+
+
+def claim_counts() -> dict[str, int]:
+    """How many claims of each kind this process evaluated since :func:`setup`.
+
+    >>> claim_counts()  # doctest: +SKIP
+    {'check': 3, 'finding': 2}
+    """
+    return dict(_claims)
+
+
+def _as_bool(description: str, condition: object) -> bool:
+    """``condition`` as a Python bool, accepting only real booleans.
+
+    Anything merely truthy is refused: a generator, a lambda, ``[False]`` or the string
+    ``"False"`` are all truthy, so ``bool()`` would report them as a claim that holds.
+    """
+    if isinstance(condition, (bool, np.bool_)):
+        return bool(condition)
+    if isinstance(condition, (torch.Tensor, np.ndarray)):
+        shape = tuple(condition.shape)
+        if math.prod(shape) != 1:
+            raise ValueError(
+                f"claim {description!r}: condition must be a single boolean, got an array of "
+                f"shape {shape}; reduce it first, e.g. with .all() or .any()"
+            )
+        is_bool = condition.dtype == (torch.bool if isinstance(condition, torch.Tensor) else bool)
+        if is_bool:
+            return bool(condition.item())
+        kind = f"{type(condition).__name__} of dtype {condition.dtype}"
+    else:
+        kind = type(condition).__name__
+    raise TypeError(
+        f"claim {description!r}: condition must be a boolean (a Python bool, a numpy bool or a "
+        f"one-element boolean tensor), got {kind} {condition!r:.60}; write the comparison "
+        f"itself, e.g. claim(..., loss_a < loss_b)"
+    )
+
+
+def claim(
+    description: str,
+    condition: bool | np.bool_ | np.ndarray | torch.Tensor,
+    detail: str = "",
+    *,
+    kind: ClaimKind = "finding",
+) -> None:
     """Check a statement the text makes about a result.
 
-    Prints ``✓ description`` (with ``detail``, e.g. the measured numbers) when ``condition``
-    holds, and raises :class:`ClaimError` naming the statement when it does not, so a notebook
-    whose text no longer matches its numbers fails in CI.
+    Prints ``✓ [kind] description`` (with ``detail``, e.g. the measured numbers) when
+    ``condition`` holds. When it does not:
+
+    * a **check** (the code does what its equation says) always raises :class:`ClaimError`;
+    * a **finding** (an experimental result that could have come out otherwise) raises in the
+      quick profile, which CI runs, so a book whose text no longer matches its numbers fails;
+      in the full profile it prints a visible ``✗ [finding]`` line with its numbers and the
+      notebook goes on, since a reader's longer run on other hardware may legitimately differ.
+
+    Args:
+        description: the sentence of the text being checked.
+        condition: a real boolean (Python, numpy or a one-element boolean tensor); anything
+            else raises ``TypeError``, since a merely truthy object would always "hold".
+        detail: the measured numbers, printed with the verdict.
+        kind: ``"check"`` or ``"finding"`` (see above); counted by :func:`claim_counts`.
     """
-    if isinstance(condition, torch.Tensor):
-        if condition.numel() != 1:
-            raise ValueError(
-                f"claim {description!r}: condition must be a single boolean, "
-                f"got a tensor of shape {tuple(condition.shape)}"
-            )
-        condition = bool(condition.item())
+    if kind not in CLAIM_KINDS:
+        raise ValueError(f"claim kind must be one of {CLAIM_KINDS}, got {kind!r}")
+    holds = _as_bool(description, condition)
+    _claims[kind] += 1
     suffix = f"  ({detail})" if detail else ""
-    if not bool(condition):
-        raise ClaimError(f"✗ claim failed: {description}{suffix}")
-    print(f"✓ {description}{suffix}")
+    if holds:
+        print(f"✓ [{kind}] {description}{suffix}")
+    elif kind == "finding" and active().profile == "full":
+        print(f"✗ [{kind}] did not hold in this run: {description}{suffix}")
+    else:
+        raise ClaimError(f"✗ [{kind}] claim failed: {description}{suffix}")

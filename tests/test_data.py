@@ -263,3 +263,65 @@ def test_loaders_builds_a_shuffled_train_and_an_ordered_test_loader() -> None:
     assert train.shuffle and not test.shuffle
     assert len(train) == 3 and len(test) == 1  # the test batch defaults to 4 x batch_size
     assert torch.equal(torch.cat([y for _, y in test]), split.y_test)
+
+
+# --- defects of issue 10 -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"", b"PK\x03\x04 truncated zip", b"\x93NUMPY not an npz"],
+    ids=["empty", "bad-zip", "npy-header"],
+)
+def test_a_corrupted_mnist1d_cache_is_named_and_regenerated(tmp_path: Path, garbage: bytes) -> None:
+    good = data.mnist1d(tmp_path, num_samples=100)
+    cache = tmp_path / "mnist1d_seed42_n100.npz"
+    cache.write_bytes(garbage)
+    with pytest.warns(UserWarning, match=r"mnist1d_seed42_n100\.npz is unreadable.*regenerating"):
+        again = data.mnist1d(tmp_path, num_samples=100)
+    assert torch.equal(good.x_train, again.x_train) and torch.equal(good.y_test, again.y_test)
+    with np.load(cache) as d:  # the cache was written again, readable
+        assert d["x"].shape == (80, 40)
+
+
+def test_normalize_checks_the_channel_count() -> None:
+    grey = torch.ones(2, 1, 4, 4)
+    with pytest.raises(ValueError, match=r"1-channel images but statistics for 3"):
+        data.normalize(grey, data.CIFAR10_MEAN, data.CIFAR10_STD)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        data.normalize(torch.ones(3, 4, 4), data.CIFAR10_MEAN, data.CIFAR10_STD)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        data.normalize(grey, (0.5,), (0.0,))
+    assert torch.equal(data.normalize(grey, (0.5,), (0.5,)), torch.ones(2, 1, 4, 4))
+
+
+@pytest.mark.parametrize(
+    ("y_train", "message"),
+    [
+        (torch.tensor([0.0, 1.0, 1.0]), r"train labels must be integer.*float32"),
+        (torch.tensor([0, 1, 2]), r"train labels must lie in \[0, num_classes\) = \[0, 2\).*2"),
+        (torch.tensor([-1, 0, 1]), r"train labels.*from -1 to 1"),
+    ],
+)
+def test_split_rejects_float_and_out_of_range_labels(y_train: torch.Tensor, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Split(torch.zeros(3, 2), y_train, torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), 2)
+
+
+def test_split_checks_the_test_labels_and_num_classes() -> None:
+    x, y = torch.zeros(3, 2), torch.tensor([0, 1, 1])
+    with pytest.raises(ValueError, match=r"test labels must lie in .*from 5 to 5"):
+        Split(x, y, torch.zeros(1, 2), torch.tensor([5]), num_classes=2)
+    with pytest.raises(ValueError, match="num_classes must be an int >= 1"):
+        Split(x, y, x, y, num_classes=2.0)  # type: ignore[arg-type]
+    seg = Split(x, torch.zeros(3, 4, 4, dtype=torch.long), x, torch.ones(3, 4, 4).long(), 2)
+    assert seg.y_test.shape == (3, 4, 4)  # per-pixel labels are labels too
+
+
+def test_loaders_name_the_empty_split() -> None:
+    x, y = torch.zeros(3, 2), torch.tensor([0, 1, 1])
+    empty = Split(x, y, torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), num_classes=2)
+    with pytest.raises(ValueError, match="the test split is empty"):
+        data.loaders(empty, batch_size=2)
+    with pytest.raises(ValueError, match="the train split is empty"):
+        data.loaders(Split(x[:0], y[:0], x, y, num_classes=2), batch_size=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -125,7 +126,7 @@ def test_by_profile_picks_by_the_active_profile(no_cuda: None) -> None:
 def test_claim_prints_a_check_mark(capsys: pytest.CaptureFixture[str]) -> None:
     claim("deeper plain nets train worse", True, detail="loss 0.9 vs 0.4")
     out = capsys.readouterr().out
-    assert out.startswith("✓ deeper plain nets train worse")
+    assert out.startswith("✓ [finding] deeper plain nets train worse")
     assert "loss 0.9 vs 0.4" in out
 
 
@@ -153,13 +154,90 @@ def test_claim_rejects_a_multi_element_tensor() -> None:
         claim("all positive", torch.tensor([1.0, 2.0, 3.0]) > 0)
 
 
-def test_quick_profile_on_cpu_runs_on_one_thread() -> None:
+@pytest.mark.parametrize(
+    "condition",
+    [
+        (x for x in []),  # a generator: truthy
+        lambda: False,
+        [False],
+        "False",
+        math.nan,
+        1,
+        torch.tensor(0.5),  # a float tensor, not a comparison
+        np.float64(0.0),
+        None,
+    ],
+    ids=["generator", "lambda", "list", "str", "nan", "int", "float-tensor", "np-float", "None"],
+)
+def test_claim_accepts_only_real_booleans(condition: object) -> None:
+    with pytest.raises(TypeError, match=r"condition must be a boolean"):
+        claim("something holds", condition)  # type: ignore[arg-type]
+
+
+def test_claim_rejects_a_multi_element_numpy_array() -> None:
+    with pytest.raises(ValueError, match=r"single boolean.*\(2,\)"):
+        claim("all positive", np.array([1.0, 2.0]) > 0)
+    claim("one-element numpy array holds", np.array([True]))
+
+
+def test_claim_kinds_are_printed_and_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    setup(seed=0, profile="quick", verbose=False)
+    assert reslib.profiles.claim_counts() == {"check": 0, "finding": 0}  # setup resets
+    claim("zero-init gives the identity", True, kind="check")
+    claim("deeper plain nets train worse", True)
+    claim("residual beats plain", np.bool_(True), kind="finding")
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "✓ [check] zero-init gives the identity",
+        "✓ [finding] deeper plain nets train worse",
+        "✓ [finding] residual beats plain",
+    ]
+    assert reslib.profiles.claim_counts() == {"check": 1, "finding": 2}
+    setup(seed=0, profile="quick", verbose=False)
+    assert reslib.profiles.claim_counts() == {"check": 0, "finding": 0}
+    with pytest.raises(ValueError, match=r"kind.*check.*finding"):
+        claim("x", True, kind="result")  # type: ignore[arg-type]
+
+
+def test_failed_finding_in_the_full_profile_prints_and_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup(seed=0, profile="full", verbose=False)
+    claim("deeper plain nets train worse", False, detail="loss 0.4 vs 0.5")
+    out = capsys.readouterr().out
+    assert out.startswith("✗ [finding]") and "loss 0.4 vs 0.5" in out
+    with pytest.raises(ClaimError, match=r"\[check\].*counts match"):
+        claim("counts match", False, kind="check")  # a check raises in every profile
+    setup(seed=0, profile="quick", verbose=False)
+    with pytest.raises(ClaimError, match=r"\[finding\].*deeper"):
+        claim("deeper plain nets train worse", False)  # CI runs the quick profile
+    assert reslib.profiles.claim_counts() == {"check": 0, "finding": 1}
+
+
+@pytest.mark.parametrize("seed", [2**32, -1, 1.0, True, None])
+def test_setup_rejects_a_bad_seed_before_seeding_anything(seed: object) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    state = random.getstate()
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*32\)"):
+        setup(seed=seed, verbose=False)  # type: ignore[arg-type]
+    assert torch.equal(torch.rand(3), expected)  # torch's generator was not reseeded
+    assert random.getstate() == state
+
+
+def test_seed_at_the_top_of_the_range_works() -> None:
+    setup(seed=2**32 - 1, verbose=False)
+
+
+def test_quick_profile_runs_on_one_thread_on_the_cpu_and_leaves_gpu_threads_alone() -> None:
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
         run = reslib.setup(seed=0, profile="quick", verbose=False)
-        if run.device.type == "cpu":
-            assert torch.get_num_threads() == 1
-            assert "threads=1" in run.provenance()
+        # asserts on whichever device this machine has
+        expected = 1 if run.device.type == "cpu" else 2
+        assert torch.get_num_threads() == expected
+        assert f"threads={expected}" in run.provenance()
     finally:
         torch.set_num_threads(before)
