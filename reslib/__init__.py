@@ -22,11 +22,13 @@ from reslib.profiles import (
     seed_everything,
     setup,
 )
-from reslib.train import History, StopTraining, TrainConfig, evaluate, fit
+from reslib.train import Accuracy, History, MeanIoU, StopTraining, TrainConfig, evaluate, fit
 
 __all__ = [
+    "Accuracy",
     "ClaimError",
     "History",
+    "MeanIoU",
     "RunInfo",
     "StopTraining",
     "TrainConfig",

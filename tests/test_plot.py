@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib
 import matplotlib.pyplot as plt
 import pytest
 from matplotlib.axes import Axes
@@ -16,16 +15,21 @@ def _history(losses: list[float], test: bool = True) -> History:
     return History(
         epoch=list(range(1, n + 1)),
         train_loss=losses,
-        train_acc=[0.5] * n,
+        train_metric=[0.5] * n,
         test_loss=[v * 1.1 for v in losses] if test else [],
-        test_acc=[0.4] * n if test else [],
+        test_metric=[0.4] * n if test else [],
         lr=[0.1] * n,
         seconds=[float(i) for i in range(1, n + 1)],
     )
 
 
-def test_backend_is_agg() -> None:
-    assert matplotlib.get_backend().lower() == "agg"
+def test_each_line_is_the_history_it_was_given() -> None:
+    a, b = _history([2.0, 1.0, 0.5]), _history([3.0, 0.25])
+    ax = plot.training_curves({"a": a, "b": b}, "test_loss")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    for label, history in (("a", a), ("b", b)):
+        assert list(lines[label].get_xdata()) == history.epoch
+        assert list(lines[label].get_ydata()) == history.test_loss
 
 
 def test_training_curves_one_line_per_run_on_a_log_scale() -> None:
@@ -41,9 +45,9 @@ def test_training_curves_one_line_per_run_on_a_log_scale() -> None:
 
 def test_accuracy_is_linear_and_log_can_be_forced() -> None:
     runs = {"a": _history([1.0, 0.5])}
-    assert plot.training_curves(runs, "test_acc").get_yscale() == "linear"
+    assert plot.training_curves(runs, "test_metric").get_yscale() == "linear"
     assert plot.training_curves(runs, "test_loss", log=False).get_yscale() == "linear"
-    assert plot.training_curves(runs, "train_acc", log=True).get_yscale() == "log"
+    assert plot.training_curves(runs, "train_metric", log=True).get_yscale() == "log"
 
 
 def test_training_curves_draw_into_a_given_axes() -> None:
@@ -54,7 +58,7 @@ def test_training_curves_draw_into_a_given_axes() -> None:
 
 
 def test_unknown_metric_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"'val_loss'.*train_loss.*test_acc"):
+    with pytest.raises(ValueError, match=r"'val_loss'.*train_loss.*test_metric"):
         plot.training_curves({"a": _history([1.0])}, "val_loss")
 
 
@@ -71,3 +75,26 @@ def test_gradient_norms_one_line_per_net_on_a_log_scale() -> None:
     assert list(ax.get_lines()[0].get_xdata()) == [1, 2, 3]
     assert list(ax.get_lines()[0].get_ydata()) == [1e-6, 1e-3, 1.0]
     assert ax.get_yscale() == "log"
+
+
+def test_metric_axes_name_the_runs_metric() -> None:
+    h = _history([1.0, 0.5])
+    h.metric = "mean IoU"
+    ax = plot.training_curves({"u-net": h}, "test_metric")
+    assert ax.get_ylabel() == "test mean IoU" and list(ax.get_lines()[0].get_ydata()) == [0.4] * 2
+    other = _history([1.0, 0.5])
+    with pytest.raises(ValueError, match=r"different metrics.*accuracy.*mean IoU"):
+        plot.training_curves({"a": other, "b": h}, "test_metric")
+
+
+def test_gradient_norms_accept_a_mapping_of_layer_names_to_norms() -> None:
+    norms = {"plain": {"blocks.0": 1e-4, "blocks.1": 1e-2, "head": 1.0}, "res": [0.5, 0.6, 0.7]}
+    ax = plot.gradient_norms(norms)
+    assert list(ax.get_lines()[0].get_ydata()) == [1e-4, 1e-2, 1.0]  # values, not names
+    assert list(ax.get_lines()[1].get_ydata()) == [0.5, 0.6, 0.7]
+
+
+@pytest.mark.parametrize("values", [["a", "b"], "abc", [None]])
+def test_gradient_norms_reject_what_is_not_a_number(values: object) -> None:
+    with pytest.raises(ValueError, match=r"gradient norms of 'x' must be numbers"):
+        plot.gradient_norms({"x": values})  # type: ignore[dict-item]

@@ -147,7 +147,7 @@ def test_fit_overfits_a_few_samples(mnist1d_split: Split) -> None:
     assert len(history) == 60 and history.epoch == list(range(1, 61))
     assert history.train_loss[0] > 1.5  # about ln(10) = 2.3 at the start
     assert history.train_loss[-1] < 0.05
-    assert history.train_acc[-1] == 1.0
+    assert history.train_metric[-1] == 1.0
     assert history.test_loss == [] and history.provenance.startswith("reslib")
     assert "train loss" in history.summary()
 
@@ -155,8 +155,8 @@ def test_fit_overfits_a_few_samples(mnist1d_split: Split) -> None:
 def test_fit_evaluates_the_test_loader(mnist1d_split: Split) -> None:
     train, test = loaders(_subset(mnist1d_split, 64), batch_size=16, seed=0)
     history = fit(_tiny_mlp(), train, TrainConfig(epochs=2), test_loader=test, progress=False)
-    assert len(history.test_loss) == len(history.test_acc) == 2
-    assert all(0.0 <= a <= 1.0 for a in history.test_acc)
+    assert len(history.test_loss) == len(history.test_metric) == 2
+    assert all(0.0 <= a <= 1.0 for a in history.test_metric)
     assert history.seconds == sorted(history.seconds)
     restored = History.from_dict(history.as_dict())
     assert restored == history
@@ -311,6 +311,7 @@ def test_resume_after_two_epochs_equals_an_uninterrupted_run(
         cfg,
         test_loader=test,
         checkpoint=ckpt,
+        resume_changes=("epochs",),  # deliberately trained further: 2 -> 4 epochs
         progress=False,
         callbacks=[lambda h, m: seen.append(h.epoch[-1])],
     )
@@ -318,7 +319,7 @@ def test_resume_after_two_epochs_equals_an_uninterrupted_run(
     assert resumed.epoch == [1, 2, 3, 4]
     assert resumed.train_loss == full.train_loss  # exactly: optimizer, BN, loader RNG restored
     assert resumed.test_loss == full.test_loss
-    assert resumed.train_acc == full.train_acc and resumed.lr == full.lr
+    assert resumed.train_metric == full.train_metric and resumed.lr == full.lr
     final = torch.load(ckpt, weights_only=True)
     assert final["epoch"] == 4
     for key, value in model.state_dict().items():
@@ -421,7 +422,7 @@ def test_fit_on_cuda_with_amp_and_channels_last(
     assert set(dtypes) == {expected}
     assert all(math.isfinite(v) for v in history.train_loss)
     assert history.train_loss[-1] < 0.5 * history.train_loss[0]  # on the CPU: 1.08 -> 0.003
-    assert history.test_acc[-1] > 0.5  # 10 classes: chance is 0.1
+    assert history.test_metric[-1] > 0.5  # 10 classes: chance is 0.1
     assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert not model.features[0].weight.is_contiguous()
 
@@ -435,3 +436,142 @@ def test_random_crop_flip_on_cuda() -> None:
     assert a.is_contiguous(memory_format=torch.channels_last)
     same = random_crop_flip(x, padding=0, generator=torch.Generator("cuda").manual_seed(0))
     assert all(torch.equal(o, i) or torch.equal(o, i.flip(2)) for o, i in zip(same, x, strict=True))
+
+
+# --- issue 10: validation at the door, loaders, messages ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(epochs=2.5), r"epochs must be an int >= 1, got 2\.5"),
+        (dict(epochs=True), r"epochs must be an int >= 1, got True"),
+        (dict(lr=math.inf), r"lr must be a finite number > 0, got inf"),
+        (dict(momentum=-0.1), r"momentum must be a finite number >= 0"),
+        (dict(momentum=math.nan), r"momentum must be a finite number >= 0, got nan"),
+        (dict(weight_decay=-1e-4), r"weight_decay must be a finite number >= 0"),
+        (dict(weight_decay=math.nan), r"weight_decay must be a finite number >= 0, got nan"),
+        (dict(warmup_steps=1.5), r"warmup_steps must be an int >= 0"),
+        (dict(grad_clip=math.inf), r"grad_clip must be a finite number > 0"),
+        (dict(compile="fastest"), r"compile mode 'fastest'.*reduce-overhead.*max-autotune"),
+        (dict(amp="yes"), r"amp must be True or False"),
+    ],
+)
+def test_config_rejects_values_that_used_to_pass(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", [False, True, *reslib.train.COMPILE_MODES])
+def test_config_accepts_every_compile_mode(mode: bool | str) -> None:
+    assert TrainConfig(compile=mode).compile == mode
+
+
+def test_config_stores_milestones_as_a_tuple() -> None:
+    cfg = TrainConfig(schedule="multistep", milestones=[0.5, 0.75])  # type: ignore[arg-type]
+    assert cfg.milestones == (0.5, 0.75) and hash(cfg)
+
+
+class _NoLen:
+    """A re-iterable loader without ``__len__`` (an IterableDataset-style stream)."""
+
+    def __init__(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.batches = batches
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.batches)
+
+
+def _batches(n: int, size: int = 4) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(size, 40, generator=g), torch.randint(10, (size,), generator=g))] * n
+
+
+def test_a_loader_without_len_needs_steps_per_epoch() -> None:
+    loader = _NoLen(_batches(3))
+    with pytest.raises(ValueError, match=r"has no len\(\).*steps_per_epoch"):
+        fit(_tiny_mlp(), loader, TrainConfig(epochs=2, schedule="cosine"), progress=False)
+
+
+def test_steps_per_epoch_sizes_the_schedule_of_a_loader_without_len() -> None:
+    x = torch.ones(4, 1)
+    loader = _NoLen([(x[i : i + 1], torch.zeros(1, dtype=torch.long)) for i in range(4)])
+    cfg = TrainConfig(epochs=2, lr=0.1, optimizer="sgd", momentum=0.0, schedule="cosine")
+    model, ws = Probe(), []
+    history = fit(
+        model,
+        loader,
+        cfg,
+        loss_fn=_sum_loss,
+        steps_per_epoch=4,
+        callbacks=[lambda h, m: ws.append(m.w.item())],
+        progress=False,
+    )
+    lrs = [0.1 * lr_factor(s, 8, cfg) for s in range(8)]
+    assert ws == pytest.approx([-sum(lrs[:4]), -sum(lrs)], rel=1e-5)
+    assert history.lr == pytest.approx([lrs[3], lrs[7]])  # not 0.0 from the second step
+
+
+def test_a_one_shot_generator_is_refused_for_several_epochs() -> None:
+    batches = (b for b in _batches(3))
+    with pytest.raises(ValueError, match=r"one-shot iterator \(generator\).*other 2"):
+        fit(_tiny_mlp(), batches, TrainConfig(epochs=3), steps_per_epoch=3, progress=False)
+
+
+def test_a_stream_that_runs_dry_after_one_epoch_is_an_error() -> None:
+    class OneShot:  # re-iterable in name, but yields its batches only once
+        def __init__(self) -> None:
+            self.it = iter(_batches(3))
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            return self.it
+
+    with pytest.raises(ValueError, match=r"no batches in epoch 2: a one-shot iterator"):
+        fit(_tiny_mlp(), OneShot(), TrainConfig(epochs=2), steps_per_epoch=3, progress=False)
+
+
+def test_an_empty_loader_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"train_loader is empty \(len 0\)"):
+        fit(_tiny_mlp(), [], TrainConfig(epochs=1), progress=False)
+
+
+def test_an_empty_stream_with_steps_per_epoch_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"no batches in epoch 1: it is empty"):
+        fit(_tiny_mlp(), _NoLen([]), TrainConfig(epochs=1), steps_per_epoch=2, progress=False)
+
+
+def test_a_loader_shorter_than_its_len_is_an_error() -> None:
+    class Liar(_NoLen):
+        def __len__(self) -> int:
+            return 5
+
+    with pytest.raises(ValueError, match=r"yielded 3 batches in epoch 1.*sized for 5"):
+        fit(_tiny_mlp(), Liar(_batches(3)), TrainConfig(epochs=1), progress=False)
+
+
+def test_an_empty_test_loader_is_named() -> None:
+    with pytest.raises(ValueError, match=r"evaluate\(\) got a loader that yielded no batches"):
+        fit(_tiny_mlp(), _batches(2), TrainConfig(epochs=1), test_loader=[], progress=False)
+
+
+def test_nan_in_the_first_epoch_names_no_checkpoint(tmp_path: Path) -> None:
+    loader = TensorLoader(torch.randn(16, 40), torch.randint(10, (16,)), batch_size=4)
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step 3 of 4") as info:
+        fit(
+            NaNAfter(_tiny_mlp(), 2), loader, TrainConfig(epochs=2), checkpoint=ckpt, progress=False
+        )
+    assert "checkpoint" not in str(info.value) and not ckpt.exists()
+
+
+def test_fit_accepts_a_metric_and_history_names_it() -> None:
+    x, y = torch.randn(8, 3, 4, 4), torch.randint(3, (8, 4, 4))
+    model = nn.Conv2d(3, 3, 1)  # per-pixel logits (B, C, H, W)
+    loader = TensorLoader(x, y, batch_size=4)
+    metric = reslib.train.MeanIoU(3)
+    history = fit(
+        model, loader, TrainConfig(epochs=2), test_loader=loader, metric=metric, progress=False
+    )
+    assert history.metric == "mean IoU" and len(history.train_metric) == 2
+    assert history.test_metric[-1] == evaluate(model, loader, metric=metric)[1]
+    assert "test mean IoU" in history.summary()

@@ -1,0 +1,166 @@
+"""What a run reports besides its loss: accuracy over any class dimension, and mean IoU.
+
+A metric turns each batch into a small tensor of *counts* on the device (correct and total
+labels; per-class intersections and unions) that add up over an epoch; the value is computed
+once from the epoch's totals. So a step never waits on the host, and mean IoU is the IoU of the
+whole epoch's pixels rather than an average of per-batch IoUs (which would weight a batch with
+one pixel of a class as much as a batch full of it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """A metric accumulated as counts: ``value(sum of counts(out, y) over batches)``."""
+
+    @property
+    def name(self) -> str:
+        """What it measures, for History and figures, e.g. ``"accuracy"``."""
+        ...
+
+    def zeros(self, device: torch.device) -> torch.Tensor:
+        """The empty total, the shape :meth:`counts` returns."""
+        ...
+
+    def counts(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One batch's counts (on ``out``'s device; never read on the host)."""
+        ...
+
+    def value(self, total: list[float]) -> float:
+        """The metric from an epoch's total counts, flattened to floats."""
+        ...
+
+
+def _predictions(out: torch.Tensor, y: torch.Tensor, class_dim: int) -> torch.Tensor:
+    """Arg-max over ``class_dim``, after checking that ``y`` has ``out``'s shape without it."""
+    dim = class_dim % out.ndim if -out.ndim <= class_dim < out.ndim else None
+    expected = tuple(s for i, s in enumerate(out.shape) if i != dim) if dim is not None else None
+    if expected != tuple(y.shape):
+        raise ValueError(
+            f"with class_dim={class_dim}, logits of shape {tuple(out.shape)} need labels of "
+            f"shape {expected}, got {tuple(y.shape)}; sequence logits (B, T, V) take "
+            "class_dim=-1, segmentation logits (B, C, H, W) class_dim=1"
+        )
+    return out.argmax(dim=class_dim)
+
+
+def _valid(y: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
+    return torch.ones_like(y, dtype=torch.bool) if ignore_index is None else y != ignore_index
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """The fraction of integer labels matched by the arg-max over ``class_dim``.
+
+    ``class_dim=1`` covers ``(B, C)`` logits and ``(B, C, H, W)`` segmentation logits with
+    ``(B, H, W)`` labels; sequence logits ``(B, T, V)`` with ``(B, T)`` labels need
+    ``class_dim=-1`` (with the default, a ``T == V`` batch would be scored along the wrong
+    axis without any shape error). Labels equal to ``ignore_index`` (e.g. padding) are not
+    counted. Float targets (regression, soft labels) have no accuracy: the value is ``nan``.
+    """
+
+    class_dim: int = 1
+    ignore_index: int | None = None
+    name: str = "accuracy"
+
+    def zeros(self, device: torch.device) -> torch.Tensor:
+        return torch.zeros(2, dtype=torch.long, device=device)  # [correct, counted]
+
+    def counts(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if y.is_floating_point():
+            return self.zeros(out.device)
+        valid = _valid(y, self.ignore_index)
+        hits = (_predictions(out, y, self.class_dim) == y) & valid
+        return torch.stack([hits.sum(), valid.sum()])
+
+    def value(self, total: list[float]) -> float:
+        correct, counted = total
+        return correct / counted if counted else math.nan
+
+
+@dataclass(frozen=True)
+class MeanIoU:
+    """Mean intersection over union of ``num_classes`` classes, over the whole epoch.
+
+    For each class c, IoU = |pred = c and y = c| / |pred = c or y = c|, counted over every
+    labelled position of the epoch; the mean is over the classes present in the prediction or
+    the target (a class absent from both has no IoU). Labels equal to ``ignore_index`` are left
+    out; every other label must lie in ``[0, num_classes)``.
+    """
+
+    num_classes: int
+    class_dim: int = 1
+    ignore_index: int | None = None
+    name: str = "mean IoU"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
+            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes}")
+
+    def zeros(self, device: torch.device) -> torch.Tensor:
+        # rows: intersection, predicted area, labelled area, per class
+        return torch.zeros(3, self.num_classes, dtype=torch.long, device=device)
+
+    def counts(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if y.is_floating_point():
+            raise ValueError(f"MeanIoU needs integer class labels, got dtype {y.dtype}")
+        pred = _predictions(out, y, self.class_dim).flatten()
+        valid = _valid(y, self.ignore_index).flatten()
+        # ignored positions get class 0 with weight 0: index_add_ has a fixed output size, so
+        # nothing here waits on the device (boolean indexing would)
+        target = torch.where(valid, y.flatten(), 0)
+        weight = valid.long()
+        total = self.zeros(out.device)
+        total[0].index_add_(0, target, weight * (pred == target))
+        total[1].index_add_(0, pred, weight)
+        total[2].index_add_(0, target, weight)
+        return total
+
+    def value(self, total: list[float]) -> float:
+        c = self.num_classes
+        inter, pred, label = total[:c], total[c : 2 * c], total[2 * c :]
+        ious = [i / (p + t - i) for i, p, t in zip(inter, pred, label, strict=True) if p + t > 0]
+        return sum(ious) / len(ious) if ious else math.nan
+
+
+class Totals:
+    """Device-side sums over one pass of a loader: loss × samples, metric counts, samples,
+    and the first step whose loss was not finite (-1 while there is none)."""
+
+    def __init__(self, metric: Metric, device: torch.device) -> None:
+        self.metric, self.samples = metric, 0
+        self.loss = torch.zeros((), device=device)
+        self.counts = metric.zeros(device)
+        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+
+    def add(self, step: int, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
+        """Add one batch (``loss`` is its mean over the batch); no host sync."""
+        loss = loss.detach().float()
+        is_first_bad = ~torch.isfinite(loss) & (self.first_bad_step < 0)
+        self.first_bad_step = torch.where(is_first_bad, step, self.first_bad_step)
+        self.loss = self.loss + loss * y.shape[0]
+        self.counts = self.counts + self.metric.counts(out.detach(), y)
+        self.samples += y.shape[0]
+
+    def read(self) -> tuple[float, float, int | None]:
+        """Mean loss, metric value and the first bad step (``None``: all finite).
+
+        The one host sync of a pass: everything is read in a single transfer.
+        """
+        head = torch.stack([self.loss.double(), self.first_bad_step.double()])
+        values = torch.cat([head, self.counts.flatten().double()]).tolist()
+        bad = int(values[1])
+        return (
+            values[0] / max(self.samples, 1),
+            self.metric.value(values[2:]),
+            (bad if bad >= 0 else None),
+        )

@@ -1,0 +1,115 @@
+"""Where and how the steps run: device, autocast precision, memory layout, compilation, and
+the checks that a loader can feed a run of several epochs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import torch
+from torch import nn
+
+from reslib.train.config import TrainConfig
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 where the GPU supports it, else fp16; ``None`` (no autocast) on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: torch.device, enabled: bool) -> AbstractContextManager[Any]:
+    """Autocast to :func:`autocast_dtype` on CUDA; a no-op on the CPU or when disabled."""
+    dtype = autocast_dtype(device)
+    if not enabled or dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_scaler(cfg: TrainConfig, device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled only for fp16 autocast (bf16 has fp32's range)."""
+    enabled = cfg.amp and autocast_dtype(device) == torch.float16
+    return torch.amp.GradScaler(device.type, enabled=enabled)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the first parameter (the CPU for a model without any)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def prepare(model: nn.Module, cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, bool]:
+    """Put a conv net in channels_last (in place) and compile it if asked.
+
+    Returns the module the steps call (compiled or ``model`` itself) and whether input batches
+    of images should be made channels_last too.
+    """
+    has_conv2d = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    wanted = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    channels_last = wanted and has_conv2d
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if not cfg.compile:
+        return model, channels_last
+    mode = cfg.compile if isinstance(cfg.compile, str) else None
+    return torch.compile(model, mode=mode), channels_last  # type: ignore[return-value]
+
+
+def to_device(
+    x: torch.Tensor, y: torch.Tensor, device: torch.device, channels_last: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    if channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
+
+
+def check_reiterable(loader: Iterable[Any], name: str, passes: int) -> None:
+    """Refuse a one-shot iterator (a generator) that would have to feed several passes."""
+    if passes > 1 and isinstance(loader, Iterator):
+        raise ValueError(
+            f"{name} is a one-shot iterator ({type(loader).__name__}): it is used up after "
+            f"the first epoch, so the other {passes - 1} would train or test on nothing. Pass "
+            "a re-iterable loader: a DataLoader, a reslib.data.TensorLoader or a list of batches"
+        )
+
+
+def epoch_length(loader: Iterable[Any], given: int | None) -> int:
+    """The number of steps an epoch of ``loader`` takes, which sizes the schedule.
+
+    ``len(loader)``, or ``given`` for a loader without a length (or to cut each epoch short).
+    """
+    if given is not None:
+        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
+            raise ValueError(f"steps_per_epoch must be an int >= 1, got {given!r}")
+        return given
+    if not hasattr(loader, "__len__"):
+        raise ValueError(
+            f"train_loader ({type(loader).__name__}) has no len(), so the schedule cannot be "
+            "sized; pass fit(..., steps_per_epoch=N) with the number of batches per epoch"
+        )
+    n = len(loader)  # type: ignore[arg-type]
+    if n == 0:
+        raise ValueError("train_loader is empty (len 0): there is nothing to train on")
+    return n
+
+
+def check_epoch_length(steps: int, expected: int, epoch: int) -> None:
+    """An epoch that yields fewer batches than the schedule was sized for is an error."""
+    if steps == expected:
+        return
+    if steps == 0:
+        why = (
+            "it is empty"
+            if epoch == 0
+            else "a one-shot iterator (a generator) is used up after its first pass"
+        )
+        raise ValueError(f"train_loader yielded no batches in epoch {epoch + 1}: {why}")
+    raise ValueError(
+        f"train_loader yielded {steps} batches in epoch {epoch + 1}, but the schedule was sized "
+        f"for {expected} per epoch (len(train_loader) or steps_per_epoch); pass the number of "
+        "batches it really yields as steps_per_epoch"
+    )
