@@ -55,13 +55,13 @@ def main() -> None:
                     epochs=len(h),
                     seconds_per_epoch=per_epoch,
                     train_loss=h.train_loss,
-                    test_acc=h.test_acc,
+                    test_acc=h.test_metric,
                 )
             )
             print(
                 f"{name:9s} {per_epoch:6.2f} s/epoch (incl. test pass)  "
                 f"train loss {h.train_loss[0]:.3f} -> {h.train_loss[-1]:.3f}  "
-                f"test acc {h.test_acc[-1]:.3f}",
+                f"test acc {h.test_metric[-1]:.3f}",
                 flush=True,
             )
     report = {

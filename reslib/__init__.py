@@ -9,7 +9,7 @@ explicit trainer that runs on a GPU or the CPU, and hook-based diagnostics of gr
 
 __version__ = "0.1.0"
 
-from reslib import data, diagnostics, models, plot
+from reslib import data, diagnostics, layers, models, papers, plot
 from reslib.profiles import (
     ClaimError,
     RunInfo,
@@ -42,7 +42,9 @@ __all__ = [
     "diagnostics",
     "evaluate",
     "fit",
+    "layers",
     "models",
+    "papers",
     "plot",
     "provenance",
     "seed_everything",

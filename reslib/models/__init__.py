@@ -1,5 +1,8 @@
-"""Model families. Each module holds one family and its plain (skip-free) twin."""
+"""Model families, one module each, standing on the ground floor (:mod:`reslib.layers`).
 
-from reslib.models import plain, preact, resnet
+No family imports another; torchvision weights load through :mod:`.torchvision_weights`.
+"""
 
-__all__ = ["plain", "preact", "resnet"]
+from reslib.models import base, plain, preact, resnet, torchvision_weights
+
+__all__ = ["base", "plain", "preact", "resnet", "torchvision_weights"]

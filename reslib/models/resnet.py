@@ -1,22 +1,14 @@
 """Residual networks: He et al. 2016, "Deep Residual Learning for Image Recognition"
 (arXiv 1512.03385), y = relu(F(x, {W_i}) + W_s x).
 
-Each block owns ``residual`` (F: conv-BN-ReLU-conv-BN, or the 1x1-3x3-1x1 bottleneck) and
-``shortcut`` (W_s), so ``forward`` is the equation in one line. The shortcut is
+Each block is a :class:`~reslib.layers.ResidualBlock` whose ``residual`` is F (conv-BN-ReLU-
+conv-BN, or the 1x1-3x3-1x1 bottleneck), whose ``shortcut`` is W_s and whose ``post`` is the
+ReLU after the addition, so ``forward`` is the equation in one line. ``shortcut`` picks option
+A, B or C for W_s and ``skip`` turns the same stack into its controls (``"none"``: the plain
+twin; ``"detached"``: forward-only), as :mod:`reslib.layers.shortcuts` defines them.
 
-* option ``"A"``: the identity; where the shape changes, strided subsampling and zero-padded
-  channels - no parameters, so a ResNet and its plain twin have identical parameter counts;
-* option ``"B"``: a 1x1 projection + BN only where the shape changes, the identity elsewhere
-  (torchvision's ResNets);
-* option ``"C"``: a 1x1 projection + BN in every block;
-
-and ``skip`` turns the same stack into its controls: ``"none"`` replaces every shortcut by
-:class:`~reslib.models.plain.Zero` (the plain network, H(x) = F(x)) and ``"detached"`` puts
-:class:`~reslib.models.plain.Detached` in front of it (a shortcut in the forward pass only).
-
-One implementation serves images and sequences: the convolution and normalisation classes are
-parameters (``nn.Conv2d``/``nn.BatchNorm2d`` for CIFAR and ImageNet, ``nn.Conv1d``/
-``nn.BatchNorm1d`` for MNIST-1D).
+One implementation serves images and sequences: ``dim=2`` builds Conv2d/BatchNorm2d nets for
+CIFAR and ImageNet, ``dim=1`` the same nets with Conv1d/BatchNorm1d for MNIST-1D.
 
 >>> model = resnet56(num_classes=10, shortcut="A")  # 0.85M parameters, He et al. Table 6
 >>> twin = plain56()  # the same 56 layers without the additions, same parameter count
@@ -24,142 +16,57 @@ parameters (``nn.Conv2d``/``nn.BatchNorm2d`` for CIFAR and ImageNet, ``nn.Conv1d
 
 from __future__ import annotations
 
-import re
+import sys
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import TypedDict
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
-from reslib.models.plain import SKIPS, Detached, Zero, check_choice, make_activation
+from reslib.layers import (
+    SHORTCUTS,
+    SKIPS,
+    ResidualBlock,
+    Shortcut,
+    Skip,
+    check_choice,
+    check_int,
+    conv_layer,
+    global_pool,
+    init_weights,
+    make_activation,
+    make_shortcut,
+)
+from reslib.layers.dims import BATCH_NORM, CONV
+from reslib.models.base import StagedNet, check_stages, cifar_units
 
-Shortcut = Literal["A", "B", "C"]
-Skip = Literal["identity", "none", "detached"]
-SHORTCUTS = ("A", "B", "C")
-ConvLayer = type[nn.Conv1d] | type[nn.Conv2d]
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Unpack
+
 NormLayer = Callable[[int], nn.Module]
 
-# conv, norm and global pool for each number of spatial dimensions
-LAYERS_BY_DIM: dict[int, tuple[ConvLayer, NormLayer, Callable[[int], nn.Module]]] = {
-    1: (nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d),
-    2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d),
-}
 
+class HeBlock(ResidualBlock):
+    """He et al. 2016 (arXiv 1512.03385): y = relu(F(x) + W_s x), the base of
+    :class:`BasicBlock` and :class:`Bottleneck`, which say what F is (:meth:`branch`).
 
-class PadShortcut(nn.Module):
-    """Option A: the identity, subsampled by ``stride`` and zero-padded to ``out_channels``.
-
-    ``(B, C_in, *S) -> (B, C_out, *S / stride)``. No parameters: the extra channels are zeros.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        super().__init__()
-        if out_channels < in_channels:
-            raise ValueError(
-                f"option A can only add channels ({in_channels} -> {out_channels}); "
-                "use shortcut='B' or 'C' to reduce them"
-            )
-        self.extra, self.stride = out_channels - in_channels, stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spatial = x.ndim - 2
-        x = x[(slice(None), slice(None)) + (slice(None, None, self.stride),) * spatial]
-        # F.pad lists (before, after) pairs from the last dim backwards; the channels are dim 1
-        return F.pad(x, (0, 0) * spatial + (0, self.extra))
-
-    def extra_repr(self) -> str:
-        return f"stride={self.stride}, zero_channels={self.extra}"
-
-
-class Projection(nn.Sequential):
-    """Options B/C: W_s x as a strided 1x1 convolution followed by normalisation."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int = 1,
-        *,
-        conv_layer: ConvLayer = nn.Conv2d,
-        norm_layer: NormLayer = nn.BatchNorm2d,
-    ) -> None:
-        super().__init__(
-            OrderedDict(
-                conv=conv_layer(in_channels, out_channels, 1, stride=stride, bias=False),
-                bn=norm_layer(out_channels),
-            )
-        )
-
-
-def make_shortcut(
-    in_channels: int,
-    out_channels: int,
-    stride: int = 1,
-    *,
-    shortcut: Shortcut = "A",
-    skip: Skip = "identity",
-    conv_layer: ConvLayer = nn.Conv2d,
-    norm_layer: NormLayer = nn.BatchNorm2d,
-) -> nn.Module:
-    """The shortcut of one block: option A/B/C, or the plain/forward-only controls via ``skip``."""
-    check_choice("shortcut", shortcut, SHORTCUTS)
-    check_choice("skip", skip, SKIPS)
-    if skip == "none":
-        return Zero()  # the plain twin: no addition at all, whatever the option
-    reshapes = stride != 1 or in_channels != out_channels
-    if shortcut == "C" or (shortcut == "B" and reshapes):
-        path: nn.Module = Projection(
-            in_channels, out_channels, stride, conv_layer=conv_layer, norm_layer=norm_layer
-        )
-    elif reshapes:
-        path = PadShortcut(in_channels, out_channels, stride)
-    else:
-        path = nn.Identity()
-    # forward-only: the values pass, the gradient to x does not (a projection still learns)
-    return nn.Sequential(Detached(), path) if skip == "detached" else path
-
-
-def he_init_(module: nn.Module) -> None:
-    """He (Kaiming) normal init of every conv, fan_out as torchvision (arXiv 1502.01852)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-
-class ResidualBlock(nn.Module):
-    """He et al. 2016 (arXiv 1512.03385), y = act(F(x) + shortcut(x)): one residual block.
-
-    The base of :class:`BasicBlock` and :class:`Bottleneck`, which build ``residual`` (F, ending
-    in its last normalisation layer) and ``shortcut``; ``forward`` is the equation.
+    Args:
+        in_channels: channels of x.
+        planes: channels inside F (the block outputs ``planes * expansion``).
+        stride: 2 halves the resolution.
+        shortcut: W_s where the shape changes: option ``"A"``, ``"B"`` or ``"C"``;
+            ``None``: the class's default (A for basic blocks, B for bottlenecks).
+        skip: ``"identity"``, ``"none"`` (plain twin) or ``"detached"``.
+        zero_init_last: zero F's last BN gamma, so the block starts as relu(W_s x).
+        activation: the non-linearity inside F and after the addition.
+        dim: 2 for images ``(B, C, H, W)``, 1 for sequences ``(B, C, L)``.
+        norm_layer: builds F's normalisation from a channel count (BatchNorm by default).
     """
 
     expansion = 1
-
-    def __init__(self, residual: nn.Sequential, shortcut: nn.Module, activation: str) -> None:
-        super().__init__()
-        self.residual = residual
-        self.shortcut = shortcut
-        self.act = make_activation(activation)
-        he_init_(self)  # BN starts at gamma = 1, beta = 0 (torch's default)
-
-    def zero_init_(self) -> None:
-        """Zero the last norm's gamma (Goyal et al. 2017, arXiv 1706.02677): F(x) = 0 at init."""
-        nn.init.zeros_(self.residual[-1].weight)  # F ends in BN: gamma = 0 makes F(x) = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.residual(x) + self.shortcut(x))
-
-
-class BasicBlock(ResidualBlock):
-    """He et al. 2016 (arXiv 1512.03385) basic block, y = relu(F(x) + W_s x) with
-    F = BN(conv3x3(relu(BN(conv3x3(x))))); the first conv carries the stride.
-
-    Shapes: ``(B, in_channels, *S) -> (B, planes, *S / stride)``.
-    """
-
-    expansion = 1
+    default_shortcut: Shortcut = "A"
 
     def __init__(
         self,
@@ -167,38 +74,66 @@ class BasicBlock(ResidualBlock):
         planes: int,
         stride: int = 1,
         *,
-        shortcut: Shortcut = "A",
+        shortcut: Shortcut | None = None,
         skip: Skip = "identity",
-        zero_init_residual: bool = False,
+        zero_init_last: bool = False,
         activation: str = "relu",
-        conv_layer: ConvLayer = nn.Conv2d,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        dim: int = 2,
+        norm_layer: NormLayer | None = None,
     ) -> None:
+        for what, value in (("in_channels", in_channels), ("planes", planes), ("stride", stride)):
+            check_int(what, value)
+        norm = norm_layer or BATCH_NORM[check_choice("dim", dim, CONV)]
         out = planes * self.expansion
-        residual = nn.Sequential(
-            OrderedDict(
-                conv1=conv_layer(in_channels, planes, 3, stride=stride, padding=1, bias=False),
-                bn1=norm_layer(planes),
-                act1=make_activation(activation),
-                conv2=conv_layer(planes, out, 3, padding=1, bias=False),
-                bn2=norm_layer(out),
-            )
-        )
-        path = make_shortcut(
+        residual = self.branch(in_channels, planes, stride, dim=dim, norm=norm, act=activation)
+        shortcut_path = make_shortcut(
             in_channels,
             out,
             stride,
-            shortcut=shortcut,
+            shortcut=shortcut or self.default_shortcut,
             skip=skip,
-            conv_layer=conv_layer,
-            norm_layer=norm_layer,
+            dim=dim,
+            norm_layer=norm,
         )
-        super().__init__(residual, path, activation)
-        if zero_init_residual:
-            self.zero_init_()
+        super().__init__(residual, shortcut_path, post=make_activation(activation))
+        # fan_out, as torchvision and the authors' code; BN starts at gamma = 1, beta = 0
+        init_weights(self, "kaiming", mode="fan_out")
+        if zero_init_last:
+            self.zero_init_last()
+
+    def branch(
+        self, in_channels: int, planes: int, stride: int, *, dim: int, norm: NormLayer, act: str
+    ) -> nn.Sequential:
+        """F, ending in its last normalisation layer."""
+        raise NotImplementedError
 
 
-class Bottleneck(ResidualBlock):
+class BasicBlock(HeBlock):
+    """He et al. 2016 (arXiv 1512.03385) basic block, y = relu(F(x) + W_s x) with
+    F = BN(conv3x3(relu(BN(conv3x3(x))))); the first conv carries the stride.
+
+    Shapes: ``(B, in_channels, *S) -> (B, planes, *S / stride)``.
+    """
+
+    expansion = 1
+    default_shortcut: Shortcut = "A"
+
+    def branch(
+        self, in_channels: int, planes: int, stride: int, *, dim: int, norm: NormLayer, act: str
+    ) -> nn.Sequential:
+        conv = conv_layer(dim)
+        return nn.Sequential(
+            OrderedDict(
+                conv1=conv(in_channels, planes, 3, stride=stride, padding=1, bias=False),
+                bn1=norm(planes),
+                act1=make_activation(act),
+                conv2=conv(planes, planes, 3, padding=1, bias=False),
+                bn2=norm(planes),
+            )
+        )
+
+
+class Bottleneck(HeBlock):
     """He et al. 2016 (arXiv 1512.03385) bottleneck, y = relu(F(x) + W_s x) with
     F = 1x1 (reduce) -> 3x3 -> 1x1 (expand x4), each conv followed by BN (ReLU between).
 
@@ -207,48 +142,30 @@ class Bottleneck(ResidualBlock):
     """
 
     expansion = 4
+    default_shortcut: Shortcut = "B"
 
-    def __init__(
-        self,
-        in_channels: int,
-        planes: int,
-        stride: int = 1,
-        *,
-        shortcut: Shortcut = "B",
-        skip: Skip = "identity",
-        zero_init_residual: bool = False,
-        activation: str = "relu",
-        conv_layer: ConvLayer = nn.Conv2d,
-        norm_layer: NormLayer = nn.BatchNorm2d,
-    ) -> None:
-        out = planes * self.expansion
-        residual = nn.Sequential(
+    def branch(
+        self, in_channels: int, planes: int, stride: int, *, dim: int, norm: NormLayer, act: str
+    ) -> nn.Sequential:
+        conv, out = conv_layer(dim), planes * self.expansion
+        return nn.Sequential(
             OrderedDict(
-                conv1=conv_layer(in_channels, planes, 1, bias=False),
-                bn1=norm_layer(planes),
-                act1=make_activation(activation),
-                conv2=conv_layer(planes, planes, 3, stride=stride, padding=1, bias=False),
-                bn2=norm_layer(planes),
-                act2=make_activation(activation),
-                conv3=conv_layer(planes, out, 1, bias=False),
-                bn3=norm_layer(out),
+                conv1=conv(in_channels, planes, 1, bias=False),
+                bn1=norm(planes),
+                act1=make_activation(act),
+                conv2=conv(planes, planes, 3, stride=stride, padding=1, bias=False),
+                bn2=norm(planes),
+                act2=make_activation(act),
+                conv3=conv(planes, out, 1, bias=False),
+                bn3=norm(out),
             )
         )
-        path = make_shortcut(
-            in_channels,
-            out,
-            stride,
-            shortcut=shortcut,
-            skip=skip,
-            conv_layer=conv_layer,
-            norm_layer=norm_layer,
-        )
-        super().__init__(residual, path, activation)
-        if zero_init_residual:
-            self.zero_init_()
 
 
-class ResNet(nn.Module):
+BlockType = type[BasicBlock] | type[Bottleneck]
+
+
+class ResNet(StagedNet):
     """A stem, stages of residual blocks, global average pooling and a linear classifier.
 
     Stage ``i`` has ``layers[i]`` blocks of ``planes[i]`` planes; every stage after the first
@@ -263,12 +180,12 @@ class ResNet(nn.Module):
         num_classes: outputs of the classifier.
         dim: spatial dimensions (2: images (B, C, H, W); 1: sequences (B, C, L)).
         in_channels: input channels (checked in ``forward``).
-        shortcut, skip, zero_init_residual, activation: passed to every block.
+        shortcut, skip, zero_init_last, activation: passed to every block.
     """
 
     def __init__(
         self,
-        block: type[BasicBlock] | type[Bottleneck],
+        block: BlockType,
         layers: Sequence[int],
         planes: Sequence[int],
         *,
@@ -279,89 +196,49 @@ class ResNet(nn.Module):
         in_channels: int = 3,
         shortcut: Shortcut = "A",
         skip: Skip = "identity",
-        zero_init_residual: bool = False,
+        zero_init_last: bool = False,
         activation: str = "relu",
     ) -> None:
-        super().__init__()
-        check_choice("dim", dim, tuple(LAYERS_BY_DIM))
+        super().__init__(dim=dim, in_channels=in_channels)
         check_choice("shortcut", shortcut, SHORTCUTS)
         check_choice("skip", skip, SKIPS)
-        if len(layers) != len(planes) or not layers or min(layers) < 1:
-            raise ValueError(
-                f"need one positive block count per stage, got layers={list(layers)} "
-                f"for planes={list(planes)}"
-            )
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        conv_layer, norm_layer, pool = LAYERS_BY_DIM[dim]
-        self.dim, self.in_channels = dim, in_channels
+        check_stages(layers, planes)
         self.block_type, self.planes = block, list(planes)
         # what every block of this net is built with, so append_blocks() can match it
-        self.block_options = dict(
-            shortcut=shortcut,
-            skip=skip,
-            activation=activation,
-            conv_layer=conv_layer,
-            norm_layer=norm_layer,
-        )
+        self.block_options = dict(shortcut=shortcut, skip=skip, activation=activation, dim=dim)
         self.stem = stem
         stages, channels = [], stem_channels
         for i, (count, width) in enumerate(zip(layers, planes, strict=True)):
-            blocks = []
+            stage = []
             for j in range(count):
                 stride = 2 if i > 0 and j == 0 else 1
-                blocks.append(
-                    block(
-                        channels,
-                        width,
-                        stride,
-                        zero_init_residual=zero_init_residual,
-                        **self.block_options,
-                    )
-                )
+                options = dict(zero_init_last=zero_init_last, **self.block_options)
+                stage.append(block(channels, width, stride, **options))  # type: ignore[arg-type]
                 channels = width * block.expansion
-            stages.append(nn.Sequential(*blocks))
+            stages.append(nn.Sequential(*stage))
         self.stages = nn.Sequential(*stages)
         self.head = nn.Sequential(
-            OrderedDict(pool=pool(1), flatten=nn.Flatten(), fc=nn.Linear(channels, num_classes))
+            OrderedDict(
+                pool=global_pool(dim),
+                flatten=nn.Flatten(),
+                fc=nn.Linear(channels, check_int("num_classes", num_classes)),
+            )
         )
         self.out_channels = channels
-        he_init_(self.stem)  # the blocks initialise themselves
-
-    def blocks(self) -> Iterator[ResidualBlock]:
-        """Every residual block, input to output."""
-        for stage in self.stages:
-            yield from stage
-
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """Check the input's shape; (B, L) sequences gain their channel axis when C is 1."""
-        if x.ndim == self.dim + 1 and self.in_channels == 1:
-            x = x.unsqueeze(1)  # (B, *S) -> (B, 1, *S)
-        if x.ndim != self.dim + 2 or x.shape[1] != self.in_channels:
-            spatial = ("H", "W") if self.dim == 2 else ("L",)
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape "
-                f"(batch, {self.in_channels}, {', '.join(spatial)}), got {tuple(x.shape)}"
-            )
-        return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(self.prepare(x))))
+        init_weights(self.stem, "kaiming", mode="fan_out")  # the blocks initialise themselves
 
 
 def append_blocks(
-    model: ResNet, count: int, *, stage: int = -1, zero_init_residual: bool = True
+    model: ResNet, count: int, *, stage: int = -1, zero_init_last: bool = True
 ) -> list[ResidualBlock]:
     """Grow a (trained) :class:`ResNet` by ``count`` blocks at the end of ``stage``.
 
     The new blocks match the stage's width and the net's block type and options. With
-    ``zero_init_residual`` (the default) each starts as the identity, relu(0 + x) = x, so the
-    grown net computes exactly what it computed before (He et al. 2016, arXiv 1512.03385: "the
-    added layers are identity mappings"). Returns the new blocks; new parameters are on the
-    model's device.
+    ``zero_init_last`` (the default) each starts as the identity, relu(0 + x) = x, so the grown
+    net computes exactly what it computed before (He et al. 2016, arXiv 1512.03385: "the added
+    layers are identity mappings"). Returns the new blocks, on the model's device.
     """
-    if not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive int, got {count!r}")
+    check_int("count", count)
     if not -len(model.stages) <= stage < len(model.stages):
         raise ValueError(f"stage must index one of the {len(model.stages)} stages, got {stage}")
     planes = model.planes[stage]
@@ -369,7 +246,7 @@ def append_blocks(
     reference = next(model.parameters())
     new = [
         model.block_type(
-            channels, planes, 1, zero_init_residual=zero_init_residual, **model.block_options
+            channels, planes, 1, zero_init_last=zero_init_last, **model.block_options
         ).to(reference.device, reference.dtype)
         for _ in range(count)
     ]
@@ -378,11 +255,9 @@ def append_blocks(
     return new
 
 
-def _stem(conv: nn.Module, norm: nn.Module, activation: str, *extra: nn.Module) -> nn.Sequential:
-    parts: list[tuple[str, nn.Module]] = [("conv", conv), ("bn", norm)]
-    parts.append(("act", make_activation(activation)))
-    parts += [("pool", m) for m in extra]
-    return nn.Sequential(OrderedDict(parts))
+def _stem(conv: nn.Module, norm: nn.Module, *extra: nn.Module) -> nn.Sequential:
+    parts: list[tuple[str, nn.Module]] = [("conv", conv), ("bn", norm), ("act", nn.ReLU())]
+    return nn.Sequential(OrderedDict(parts + [("pool", m) for m in extra]))
 
 
 def cifar_resnet(
@@ -391,7 +266,7 @@ def cifar_resnet(
     num_classes: int = 10,
     shortcut: Shortcut = "A",
     skip: Skip = "identity",
-    zero_init_residual: bool = False,
+    zero_init_last: bool = False,
     width: int = 16,
     in_channels: int = 3,
     dim: int = 2,
@@ -401,22 +276,17 @@ def cifar_resnet(
 
     A 3x3 conv stem with ``width`` filters, three stages of n basic blocks with ``width``,
     2 ``width`` and 4 ``width`` filters on 32/16/8-pixel maps (16/32/64 in the paper), global
-    average pooling and a linear classifier. ``dim=1`` builds the same net for sequences.
+    average pooling and a linear classifier. ``dim=1`` builds the same net for sequences
+    ((B, L) or (B, C, L) inputs).
 
     Raises:
         ValueError: ``depth`` is not 6n + 2, or an unknown option.
     """
-    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(
-            f"a CIFAR ResNet has 6n + 2 layers (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}"
-        )
-    if width < 1:
-        raise ValueError(f"width must be >= 1, got {width}")
-    check_choice("dim", dim, tuple(LAYERS_BY_DIM))
-    conv_layer, norm_layer, _ = LAYERS_BY_DIM[dim]
-    n = (depth - 2) // 6
+    n = cifar_units(depth, layers_per_unit=2)
+    check_int("width", width), check_int("in_channels", in_channels)
+    check_choice("dim", dim, BATCH_NORM)
     stem = _stem(
-        conv_layer(in_channels, width, 3, padding=1, bias=False), norm_layer(width), activation
+        conv_layer(dim)(in_channels, width, 3, padding=1, bias=False), BATCH_NORM[dim](width)
     )
     return ResNet(
         BasicBlock,
@@ -429,95 +299,70 @@ def cifar_resnet(
         in_channels=in_channels,
         shortcut=shortcut,
         skip=skip,
-        zero_init_residual=zero_init_residual,
+        zero_init_last=zero_init_last,
         activation=activation,
     )
 
 
-def resnet1d(
-    depth: int,
-    *,
-    num_classes: int = 10,
-    width: int = 16,
-    in_channels: int = 1,
-    shortcut: Shortcut = "A",
-    skip: Skip = "identity",
-    zero_init_residual: bool = False,
-) -> ResNet:
-    """The CIFAR ResNet (6n + 2 layers) with Conv1d/BatchNorm1d, for sequences such as
-    MNIST-1D: (B, L) or (B, in_channels, L) -> (B, num_classes)."""
-    return cifar_resnet(
-        depth,
-        num_classes=num_classes,
-        shortcut=shortcut,
-        skip=skip,
-        zero_init_residual=zero_init_residual,
-        width=width,
-        in_channels=in_channels,
-        dim=1,
-    )
+class CifarOptions(TypedDict, total=False):
+    num_classes: int
+    shortcut: Shortcut
+    skip: Skip
+    zero_init_last: bool
+    width: int
+    in_channels: int
+    dim: int
+    activation: str
 
 
-def plain1d(depth: int, *, num_classes: int = 10, width: int = 16, in_channels: int = 1) -> ResNet:
-    """The plain twin of :func:`resnet1d`: the same layers, no additions."""
-    return resnet1d(
-        depth, num_classes=num_classes, width=width, in_channels=in_channels, skip="none"
-    )
+def _plain(depth: int, options: CifarOptions) -> ResNet:
+    if "skip" in options:
+        raise ValueError(f"plain{depth} is the skip='none' twin; use cifar_resnet({depth}, ...)")
+    return cifar_resnet(depth, skip="none", **options)
 
 
-def _cifar(depth: int, skip: Skip, doc: str) -> Callable[..., ResNet]:
-    def build(
-        *,
-        num_classes: int = 10,
-        shortcut: Shortcut = "A",
-        zero_init_residual: bool = False,
-        skip: Skip = skip,
-    ) -> ResNet:
-        return cifar_resnet(
-            depth,
-            num_classes=num_classes,
-            shortcut=shortcut,
-            skip=skip,
-            zero_init_residual=zero_init_residual,
-        )
-
-    build.__name__ = build.__qualname__ = f"{'resnet' if skip == 'identity' else 'plain'}{depth}"
-    build.__doc__ = doc
-    return build
+def resnet20(**options: Unpack[CifarOptions]) -> ResNet:
+    """ResNet-20 for CIFAR-10 (He et al. 2016, Table 6): 0.27M parameters, 8.75% error."""
+    return cifar_resnet(20, **options)
 
 
-_TABLE6 = {20: "0.27M", 32: "0.46M", 44: "0.66M", 56: "0.85M", 110: "1.7M", 1202: "19.4M"}
+def resnet32(**options: Unpack[CifarOptions]) -> ResNet:
+    """ResNet-32 for CIFAR-10 (He et al. 2016, Table 6): 0.46M parameters, 7.51% error."""
+    return cifar_resnet(32, **options)
 
 
-def _resnet_doc(d: int) -> str:
-    return (
-        f"ResNet-{d} for CIFAR-10, He et al. 2016 (arXiv 1512.03385), y = relu(F(x) + x): "
-        f"{_TABLE6[d]} parameters with option A (Table 6). See :func:`cifar_resnet`."
-    )
+def resnet44(**options: Unpack[CifarOptions]) -> ResNet:
+    """ResNet-44 for CIFAR-10 (He et al. 2016, Table 6): 0.66M parameters, 7.17% error."""
+    return cifar_resnet(44, **options)
 
 
-def _plain_doc(d: int) -> str:
-    return (
-        f"Plain-{d} for CIFAR-10, He et al. 2016 (arXiv 1512.03385), y = relu(F(x)): ResNet-{d} "
-        f"without the additions, and the same parameter count as option A."
-    )
+def resnet56(**options: Unpack[CifarOptions]) -> ResNet:
+    """ResNet-56 for CIFAR-10 (He et al. 2016, Table 6): 0.85M parameters, 6.97% error."""
+    return cifar_resnet(56, **options)
 
 
-resnet20 = _cifar(20, "identity", _resnet_doc(20))
-resnet32 = _cifar(32, "identity", _resnet_doc(32))
-resnet44 = _cifar(44, "identity", _resnet_doc(44))
-resnet56 = _cifar(56, "identity", _resnet_doc(56))
-resnet110 = _cifar(110, "identity", _resnet_doc(110))
-resnet1202 = _cifar(1202, "identity", _resnet_doc(1202))
-plain20 = _cifar(20, "none", _plain_doc(20))
-plain32 = _cifar(32, "none", _plain_doc(32))
-plain44 = _cifar(44, "none", _plain_doc(44))
-plain56 = _cifar(56, "none", _plain_doc(56))
-plain110 = _cifar(110, "none", _plain_doc(110))
+def resnet110(**options: Unpack[CifarOptions]) -> ResNet:
+    """ResNet-110 for CIFAR-10 (He et al. 2016, Table 6): 1.7M parameters, 6.43% error."""
+    return cifar_resnet(110, **options)
+
+
+def resnet1202(**options: Unpack[CifarOptions]) -> ResNet:
+    """ResNet-1202 for CIFAR-10 (He et al. 2016, Table 6): 19.4M parameters, 7.93% error."""
+    return cifar_resnet(1202, **options)
+
+
+def plain20(**options: Unpack[CifarOptions]) -> ResNet:
+    """Plain-20: ResNet-20 without the additions, y = relu(F(x)); option A's parameters."""
+    return _plain(20, options)
+
+
+def plain56(**options: Unpack[CifarOptions]) -> ResNet:
+    """Plain-56: ResNet-56 without the additions, y = relu(F(x)); option A's parameters."""
+    return _plain(56, options)
 
 
 # ImageNet (He et al. 2016, Table 1), laid out as torchvision's resnet18..152.
-_IMAGENET: dict[int, tuple[type[BasicBlock] | type[Bottleneck], list[int]]] = {
+IMAGENET_LAYOUTS: dict[int, tuple[BlockType, list[int]]] = {
     18: (BasicBlock, [2, 2, 2, 2]),
     34: (BasicBlock, [3, 4, 6, 3]),
     50: (Bottleneck, [3, 4, 6, 3]),
@@ -532,24 +377,19 @@ def imagenet_resnet(
     num_classes: int = 1000,
     shortcut: Shortcut = "B",
     skip: Skip = "identity",
-    zero_init_residual: bool = False,
+    zero_init_last: bool = False,
 ) -> ResNet:
     """The ImageNet ResNet of He et al. 2016 (arXiv 1512.03385, Table 1), y = relu(F(x) + W_s x).
 
     7x7/2 conv stem and 3x3/2 max-pool, four stages of 64/128/256/512 planes (basic blocks for
     18/34 layers, v1.5 bottlenecks for 50/101/152). With the default option B the parameter
-    count equals torchvision's, and :func:`load_torchvision_state_dict` loads its weights.
+    count equals torchvision's, and :func:`reslib.models.torchvision_weights.load_resnet` loads
+    its weights.
     """
-    if depth not in _IMAGENET:
-        raise ValueError(
-            f"unknown ImageNet ResNet depth {depth!r}: expected one of "
-            f"{', '.join(map(str, _IMAGENET))}"
-        )
-    block, layers = _IMAGENET[depth]
+    block, layers = IMAGENET_LAYOUTS[check_choice("ImageNet ResNet depth", depth, IMAGENET_LAYOUTS)]
     stem = _stem(
         nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
         nn.BatchNorm2d(64),
-        "relu",
         nn.MaxPool2d(3, stride=2, padding=1),
     )
     return ResNet(
@@ -561,136 +401,37 @@ def imagenet_resnet(
         num_classes=num_classes,
         shortcut=shortcut,
         skip=skip,
-        zero_init_residual=zero_init_residual,
+        zero_init_last=zero_init_last,
     )
 
 
-def _imagenet(depth: int) -> Callable[..., ResNet]:
-    def build(
-        *,
-        num_classes: int = 1000,
-        shortcut: Shortcut = "B",
-        skip: Skip = "identity",
-        zero_init_residual: bool = False,
-    ) -> ResNet:
-        return imagenet_resnet(
-            depth,
-            num_classes=num_classes,
-            shortcut=shortcut,
-            skip=skip,
-            zero_init_residual=zero_init_residual,
-        )
-
-    build.__name__ = build.__qualname__ = f"resnet{depth}"
-    build.__doc__ = (
-        f"ResNet-{depth} for ImageNet, He et al. 2016 (arXiv 1512.03385), "
-        f"y = relu(F(x) + W_s x); torchvision's layout and parameter count. "
-        f"See :func:`imagenet_resnet`."
-    )
-    return build
+class ImageNetOptions(TypedDict, total=False):
+    num_classes: int
+    shortcut: Shortcut
+    skip: Skip
+    zero_init_last: bool
 
 
-resnet18 = _imagenet(18)
-resnet34 = _imagenet(34)
-resnet50 = _imagenet(50)
-resnet101 = _imagenet(101)
-resnet152 = _imagenet(152)
+def resnet18(**options: Unpack[ImageNetOptions]) -> ResNet:
+    """ResNet-18 for ImageNet (He et al. 2016, Table 1): torchvision's layout, 11,689,512."""
+    return imagenet_resnet(18, **options)
 
 
-# torchvision name -> reslib name, for the parts that differ (suffixes such as .weight and
-# .running_mean carry over unchanged).
-_TORCHVISION_KEYS: tuple[tuple[str, str], ...] = (
-    (r"^conv1\.", "stem.conv."),
-    (r"^bn1\.", "stem.bn."),
-    (r"^layer(\d+)\.(\d+)\.(conv\d|bn\d)\.", "stages.{0}.{1}.residual.{2}."),
-    (r"^layer(\d+)\.(\d+)\.downsample\.0\.", "stages.{0}.{1}.shortcut.conv."),
-    (r"^layer(\d+)\.(\d+)\.downsample\.1\.", "stages.{0}.{1}.shortcut.bn."),
-    (r"^fc\.", "head.fc."),
-)
+def resnet34(**options: Unpack[ImageNetOptions]) -> ResNet:
+    """ResNet-34 for ImageNet (He et al. 2016, Table 1): torchvision's layout, 21,797,672."""
+    return imagenet_resnet(34, **options)
 
 
-def torchvision_key(key: str) -> str:
-    """The reslib name of a torchvision ResNet state-dict entry (``layer2.0.downsample.0.weight``
-    -> ``stages.1.0.shortcut.conv.weight``).
-
-    Raises:
-        ValueError: ``key`` is not part of a torchvision ResNet.
-    """
-    for pattern, target in _TORCHVISION_KEYS:
-        m = re.match(pattern, key)
-        if m:
-            groups = list(m.groups())
-            if groups:
-                groups[0] = str(int(groups[0]) - 1)  # torchvision counts stages from layer1
-            return target.format(*groups) + key[m.end() :]
-    raise ValueError(f"{key!r} is not a torchvision ResNet state-dict key")
+def resnet50(**options: Unpack[ImageNetOptions]) -> ResNet:
+    """ResNet-50 for ImageNet (He et al. 2016, Table 1): torchvision's layout, 25,557,032."""
+    return imagenet_resnet(50, **options)
 
 
-def load_torchvision_state_dict(model: ResNet, state_dict: Mapping[str, torch.Tensor]) -> ResNet:
-    """Load a torchvision ``resnet18..152`` state dict into a reslib :class:`ResNet`.
-
-    Every key is renamed by an explicit mapping (:func:`torchvision_key`), then the names and
-    shapes must match exactly; ``model`` is returned for chaining.
-
-    Raises:
-        ValueError: keys missing, left over or of the wrong shape (the message lists them).
-    """
-    mapped = {torchvision_key(k): v for k, v in state_dict.items()}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(mapped))
-    unexpected = sorted(set(mapped) - set(own))
-    wrong = sorted(
-        f"{k}: {tuple(mapped[k].shape)} vs {tuple(own[k].shape)}"
-        for k in set(own) & set(mapped)
-        if mapped[k].shape != own[k].shape
-    )
-    if missing or unexpected or wrong:
-        raise ValueError(
-            "the state dict does not fit this model (is it the same depth, with shortcut='B'?): "
-            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}, "
-            f"wrong shape {wrong[:5]}{'...' if len(wrong) > 5 else ''}"
-        )
-    model.load_state_dict(mapped, strict=True)
-    return model
+def resnet101(**options: Unpack[ImageNetOptions]) -> ResNet:
+    """ResNet-101 for ImageNet (He et al. 2016, Table 1): torchvision's layout, 44,549,160."""
+    return imagenet_resnet(101, **options)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-__all__ = [
-    "SHORTCUTS",
-    "BasicBlock",
-    "Bottleneck",
-    "PadShortcut",
-    "ResidualBlock",
-    "append_blocks",
-    "Projection",
-    "ResNet",
-    "cifar_resnet",
-    "count_parameters",
-    "imagenet_resnet",
-    "load_torchvision_state_dict",
-    "make_shortcut",
-    "plain1d",
-    "plain20",
-    "plain32",
-    "plain44",
-    "plain56",
-    "plain110",
-    "resnet1d",
-    "resnet18",
-    "resnet20",
-    "resnet32",
-    "resnet34",
-    "resnet44",
-    "resnet50",
-    "resnet56",
-    "resnet101",
-    "resnet110",
-    "resnet152",
-    "resnet1202",
-    "torchvision_key",
-]
+def resnet152(**options: Unpack[ImageNetOptions]) -> ResNet:
+    """ResNet-152 for ImageNet (He et al. 2016, Table 1): torchvision's layout, 60,192,808."""
+    return imagenet_resnet(152, **options)

@@ -1,0 +1,43 @@
+"""Measurements taken from outside the model: gradient flow, activations and blocks.
+
+Everything here attaches hooks inside a context manager and removes them on exit (one
+mechanism, :func:`~reslib.diagnostics.hooks.hooked`); the one-shot measurements also restore
+the model's buffers and train/eval mode, so a model is left exactly as it was. Nothing here
+imports a model family: block-level tools work on any model through the block protocol of
+:mod:`reslib.layers.blocks`.
+"""
+
+from reslib.diagnostics.blocks import block_gradients, branch_norms, lesion, skip_retention
+from reslib.diagnostics.gradients import (
+    WEIGHT_LAYERS,
+    ActivationStats,
+    activation_stats,
+    gradient_norms,
+    weight_layers,
+)
+from reslib.diagnostics.hooks import (
+    capture_inputs,
+    capture_outputs,
+    check_layers,
+    hooked,
+    preserved_state,
+    record_gradients,
+)
+
+__all__ = [
+    "WEIGHT_LAYERS",
+    "ActivationStats",
+    "activation_stats",
+    "block_gradients",
+    "branch_norms",
+    "capture_inputs",
+    "capture_outputs",
+    "check_layers",
+    "gradient_norms",
+    "hooked",
+    "lesion",
+    "preserved_state",
+    "record_gradients",
+    "skip_retention",
+    "weight_layers",
+]

@@ -1,0 +1,84 @@
+"""Loading torchvision's pretrained weights into reslib's models.
+
+Each family's key names differ from torchvision's only by an explicit renaming table, so a
+loaded model computes what torchvision's does (the unit tests compare their outputs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+# torchvision ResNet name -> reslib name, for the parts that differ (suffixes such as .weight
+# and .running_mean carry over unchanged). Stage indices are shifted by one (layer1 -> 0).
+RESNET_KEYS: tuple[tuple[str, str], ...] = (
+    (r"^conv1\.", "stem.conv."),
+    (r"^bn1\.", "stem.bn."),
+    (r"^layer(\d+)\.(\d+)\.(conv\d|bn\d)\.", "stages.{0}.{1}.residual.{2}."),
+    (r"^layer(\d+)\.(\d+)\.downsample\.0\.", "stages.{0}.{1}.shortcut.conv."),
+    (r"^layer(\d+)\.(\d+)\.downsample\.1\.", "stages.{0}.{1}.shortcut.bn."),
+    (r"^fc\.", "head.fc."),
+)
+
+
+def resnet_key(key: str) -> str:
+    """The reslib name of a torchvision ResNet state-dict entry (``layer2.0.downsample.0.weight``
+    -> ``stages.1.0.shortcut.conv.weight``).
+
+    Raises:
+        ValueError: ``key`` is not part of a torchvision ResNet.
+    """
+    for pattern, target in RESNET_KEYS:
+        m = re.match(pattern, key)
+        if m:
+            groups = list(m.groups())
+            if groups:
+                groups[0] = str(int(groups[0]) - 1)  # torchvision counts stages from layer1
+            return target.format(*groups) + key[m.end() :]
+    raise ValueError(f"{key!r} is not a torchvision ResNet state-dict key")
+
+
+def load_renamed(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], rename: dict[str, str], hint: str
+) -> nn.Module:
+    """Load ``state_dict`` under the names ``rename`` maps its keys to, strictly.
+
+    Raises:
+        ValueError: keys missing, left over or of the wrong shape (the message lists them and
+            ends with ``hint``).
+    """
+    mapped = {rename[k]: v for k, v in state_dict.items()}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(mapped))
+    unexpected = sorted(set(mapped) - set(own))
+    wrong = sorted(
+        f"{k}: {tuple(mapped[k].shape)} vs {tuple(own[k].shape)}"
+        for k in set(own) & set(mapped)
+        if mapped[k].shape != own[k].shape
+    )
+    if missing or unexpected or wrong:
+
+        def some(names: list[str]) -> str:
+            return f"{names[:5]}{'...' if len(names) > 5 else ''}"
+
+        raise ValueError(
+            f"the state dict does not fit this model ({hint}): missing {some(missing)}, "
+            f"unexpected {some(unexpected)}, wrong shape {some(wrong)}"
+        )
+    model.load_state_dict(mapped, strict=True)
+    return model
+
+
+def load_resnet(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Load a torchvision ``resnet18..152`` state dict into a reslib ResNet built by
+    :func:`reslib.models.resnet.imagenet_resnet` with option B; returns ``model``.
+
+    Raises:
+        ValueError: not a torchvision ResNet state dict, or one of another depth or head.
+    """
+    rename = {k: resnet_key(k) for k in state_dict}
+    hint = "is it the same depth and number of classes, with shortcut='B'?"
+    return load_renamed(model, state_dict, rename, hint)
