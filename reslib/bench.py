@@ -35,9 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-import reslib
-from reslib.data import TensorLoader, random_crop_flip, synthetic_images
+from reslib.data import Split, TensorLoader, random_crop_flip, synthetic_images
 from reslib.models import resnet
+from reslib.profiles import default_device
 from reslib.train import TrainConfig, fit
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
@@ -175,7 +175,7 @@ class _Limited:
 
 def run_fast(
     model: nn.Module,
-    data: reslib.data.Split,
+    data: Split,
     v: Variant,
     *,
     batch_size: int,
@@ -226,7 +226,7 @@ def run_fast(
 
 def run_baseline(
     model: nn.Module,
-    data: reslib.data.Split,
+    data: Split,
     *,
     batch_size: int,
     steps: int,
@@ -255,9 +255,15 @@ def run_baseline(
     return _median_seconds(lambda: train(steps), device, repeats)
 
 
+def _version() -> str:
+    from reslib import __version__  # at call time: the package has finished importing
+
+    return __version__
+
+
 def provenance(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "reslib": reslib.__version__,
+        "reslib": _version(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(device),
@@ -294,9 +300,11 @@ def benchmark(
     unknown = set(models) - set(MODELS)
     if unknown:
         raise ValueError(f"unknown model(s) {sorted(unknown)}: expected some of {sorted(MODELS)}")
-    if batch_size < 1 or steps < 1 or warmup < 0 or repeats < 1 or images < batch_size:
+    # fit() needs at least one step per call, so the warm-up is at least one step too
+    if batch_size < 1 or steps < 1 or warmup < 1 or repeats < 1 or images < batch_size:
         raise ValueError(
-            "need batch_size >= 1, steps >= 1, warmup >= 0, repeats >= 1 and images >= batch_size"
+            "need batch_size >= 1, steps >= 1, warmup >= 1, repeats >= 1 and images >= batch_size"
+            f" (got {batch_size}, {steps}, {warmup}, {repeats} and {images})"
         )
     data = synthetic_images(images, batch_size, seed=seed)
     results: list[Result] = []
@@ -354,6 +362,21 @@ def benchmark(
     }
 
 
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an int >= ``minimum``, else a usage error (exit code 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         prog="python -m reslib.bench", description=__doc__.split("\n")[0]
@@ -361,12 +384,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--models", nargs="+", default=["resnet20", "resnet56"], choices=sorted(MODELS)
     )
-    parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=200, help="timed steps per repeat")
-    parser.add_argument("--warmup", type=int, default=30, help="untimed steps first")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the median counts")
-    parser.add_argument("--workers", type=int, default=4, help="baseline DataLoader workers")
-    parser.add_argument("--images", type=int, default=10_000, help="synthetic training images")
+    positive, non_negative = _int_at_least(1), _int_at_least(0)
+    parser.add_argument("--batch-size", type=positive, default=512)
+    parser.add_argument("--steps", type=positive, default=200, help="timed steps per repeat")
+    parser.add_argument("--warmup", type=positive, default=30, help="untimed steps first (>= 1)")
+    parser.add_argument("--repeats", type=positive, default=3, help="timed repeats; the median")
+    parser.add_argument(
+        "--workers", type=non_negative, default=4, help="baseline DataLoader workers"
+    )
+    parser.add_argument("--images", type=positive, default=10_000, help="synthetic training images")
     parser.add_argument("--ablation", action="store_true", help="also time each trick removed")
     parser.add_argument(
         "--smoke",
@@ -376,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, help="write the JSON report here")
     args = parser.parse_args(argv)
 
-    device = reslib.default_device()
+    device = default_device()
     if args.smoke:
         args.models, args.batch_size, args.steps, args.warmup = ["resnet20"], 16, 2, 1
         args.workers, args.images, args.repeats = 0, 64, 1

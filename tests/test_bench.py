@@ -81,3 +81,37 @@ def test_benchmark_runs_on_cuda_and_reports_gpu_memory(tmp_path: Path) -> None:
     )
     assert report["provenance"]["gpu"]
     assert all(r["peak_memory_mb"] > 0 for r in report["results"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--warmup", "0", "must be >= 1, got 0"),
+        ("--steps", "0", "must be >= 1, got 0"),
+        ("--steps", "-3", "must be >= 1, got -3"),
+        ("--batch-size", "x", "expected an integer, got 'x'"),
+        ("--workers", "-1", "must be >= 0, got -1"),
+    ],
+)
+def test_bad_command_line_values_are_usage_errors(
+    flag: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        bench.main(["--smoke", flag, value])
+    assert info.value.code == 2  # argparse's usage error, not a traceback
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and message in err
+
+
+def test_benchmark_refuses_a_zero_warmup() -> None:
+    with pytest.raises(ValueError, match=r"warmup >= 1"):
+        bench.benchmark(
+            ["resnet20"],
+            batch_size=4,
+            steps=1,
+            warmup=0,
+            workers=0,
+            ablation=False,
+            images=8,
+            device=torch.device("cpu"),
+        )
