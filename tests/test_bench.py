@@ -36,29 +36,20 @@ def test_baseline_dataset_augments_each_image_on_its_own() -> None:
     assert set(image.flatten().tolist()) <= values
 
 
+def _benchmark(**overrides: object) -> dict[str, object]:
+    settings: dict[str, object] = dict(
+        models=["resnet20"], batch_size=4, steps=1, warmup=1, workers=0, ablation=False, images=8
+    )
+    settings.update(overrides)
+    models = settings.pop("models")
+    return bench.benchmark(models, device=torch.device("cpu"), **settings)  # type: ignore[arg-type]
+
+
 def test_bad_settings_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="unknown model"):
-        bench.benchmark(
-            ["resnet1000"],
-            batch_size=4,
-            steps=1,
-            warmup=0,
-            workers=0,
-            ablation=False,
-            images=8,
-            device=torch.device("cpu"),
-        )
+        _benchmark(models=["resnet1000"], batch_size=4, warmup=0)
     with pytest.raises(ValueError, match="images >= batch_size"):
-        bench.benchmark(
-            ["resnet20"],
-            batch_size=64,
-            steps=1,
-            warmup=0,
-            workers=0,
-            ablation=False,
-            images=8,
-            device=torch.device("cpu"),
-        )
+        _benchmark(models=["resnet20"], batch_size=64, warmup=0)
 
 
 @pytest.mark.gpu
@@ -105,13 +96,4 @@ def test_bad_command_line_values_are_usage_errors(
 
 def test_benchmark_refuses_a_zero_warmup() -> None:
     with pytest.raises(ValueError, match=r"warmup >= 1"):
-        bench.benchmark(
-            ["resnet20"],
-            batch_size=4,
-            steps=1,
-            warmup=0,
-            workers=0,
-            ablation=False,
-            images=8,
-            device=torch.device("cpu"),
-        )
+        _benchmark(models=["resnet20"], batch_size=4, warmup=0)

@@ -31,7 +31,7 @@ import os
 import random
 import warnings
 from collections.abc import Collection, Iterable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +209,17 @@ def load_verified(path: Path, device: torch.device) -> dict[str, Any]:
     return state
 
 
+@dataclass
+class RunState:
+    """The objects of a run that a checkpoint saves and restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loader: Iterable[Any]
+    device: torch.device
+
+
 class Checkpoint:
     """The file a run writes after every epoch, and resumes from when it exists."""
 
@@ -249,50 +260,33 @@ class Checkpoint:
             )
         return changed
 
-    def resume(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scaler: torch.amp.GradScaler,
-        loader: Iterable[Any],
-        device: torch.device,
-        resume_changes: Collection[str] = (),
-    ) -> tuple[History, int]:
+    def resume(self, run: RunState, resume_changes: Collection[str] = ()) -> tuple[History, int]:
         """Load the checkpoint into the run's objects; return its History and epoch count."""
-        state = load_verified(self.path, device)
+        state = load_verified(self.path, run.device)
         changed = self._accepted_changes(state["identity"], resume_changes)
-        model.load_state_dict(state["model"])  # keys and shapes were compared above
+        run.model.load_state_dict(state["model"])  # keys and shapes were compared above
         if "optimizer" not in changed:  # another optimiser starts with a fresh state
-            optimizer.load_state_dict(state["optimizer"])
-        for group in optimizer.param_groups:  # an accepted momentum/decay change applies now
+            run.optimizer.load_state_dict(state["optimizer"])
+        for group in run.optimizer.param_groups:  # an accepted momentum/decay change applies now
             group.update(hyperparameters(self.config))
-        if scaler.is_enabled() and state["scaler"]:
-            scaler.load_state_dict(state["scaler"])
-        restore_rng_states(state["rng"], loader, device)
+        if run.scaler.is_enabled() and state["scaler"]:
+            run.scaler.load_state_dict(state["scaler"])
+        restore_rng_states(state["rng"], run.loader, run.device)
         history = History.from_dict(state["history"])
         history.metric = self.identity["metric"]
         return history, state["epoch"]
 
-    def save(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scaler: torch.amp.GradScaler,
-        loader: Iterable[Any],
-        device: torch.device,
-        epoch: int,
-        history: History,
-    ) -> None:
+    def save(self, run: RunState, epoch: int, history: History) -> None:
         """Write the state after ``epoch`` epochs."""
         state = {
             "format": FORMAT,
             "version": VERSION,
             "identity": self.identity,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(),
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scaler": run.scaler.state_dict(),
             "epoch": epoch,
             "history": history.as_dict(),
-            "rng": rng_states(loader, device),
+            "rng": rng_states(run.loader, run.device),
         }
         save_atomic(self.path, state)

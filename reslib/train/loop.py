@@ -22,7 +22,7 @@ from torch import nn
 from tqdm import TqdmWarning
 
 from reslib.profiles import provenance
-from reslib.train.checkpoint import Checkpoint
+from reslib.train.checkpoint import Checkpoint, RunState
 from reslib.train.config import TrainConfig
 from reslib.train.history import History, StopTraining
 from reslib.train.metrics import Accuracy, Metric, Totals
@@ -187,11 +187,10 @@ def fit(
     step_model, channels_last = prepare(model, config, device)
     optimizer, scaler = make_optimizer(model, config), make_scaler(config, device)
     saved = Checkpoint(checkpoint, model, config, metric.name) if checkpoint else None
+    run = RunState(model, optimizer, scaler, train_loader, device)
     history, start = History(metric=metric.name), 0
     if saved is not None and saved.exists():
-        history, start = saved.resume(
-            model, optimizer, scaler, train_loader, device, resume_changes
-        )
+        history, start = saved.resume(run, resume_changes)
     seconds_before, started = (history.seconds or [0.0])[-1], time.perf_counter()
     bar = tqdm(
         range(start, config.epochs),
@@ -227,7 +226,7 @@ def fit(
         history.provenance = provenance()
         bar.set_postfix({"loss": f"{train_loss:.4f}"}, refresh=False)
         if saved is not None:
-            saved.save(model, optimizer, scaler, train_loader, device, epoch + 1, history)
+            saved.save(run, epoch + 1, history)
         try:
             for callback in callbacks:
                 callback(history, model)
