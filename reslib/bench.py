@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from reslib.data import Split, TensorLoader, random_crop_flip, synthetic_images
 from reslib.models import resnet
-from reslib.profiles import default_device
+from reslib.profiles import default_device, reslib_version
 from reslib.train import TrainConfig, fit
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
@@ -255,15 +255,9 @@ def run_baseline(
     return _median_seconds(lambda: train(steps), device, repeats)
 
 
-def _version() -> str:
-    from reslib import __version__  # at call time: the package has finished importing
-
-    return __version__
-
-
 def provenance(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "reslib": _version(),
+        "reslib": reslib_version(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(device),

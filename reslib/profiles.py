@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -49,19 +50,26 @@ class RunInfo:
 
     def provenance(self) -> str:
         """One line: versions, device, profile, seed, and the wall time since :func:`setup`."""
-        from reslib import __version__
-
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         elapsed = time.time() - self.started
         seed = "unset" if self.seed is None else self.seed
         return (
-            f"reslib {__version__} · torch {torch.__version__} · {self.device_name} · "
+            f"reslib {reslib_version()} · torch {torch.__version__} · {self.device_name} · "
             f"profile={self.profile} · seed={seed} · threads={torch.get_num_threads()} · "
             f"{stamp} · {elapsed:.1f} s since setup"
         )
 
 
 _active: RunInfo | None = None
+
+
+def reslib_version() -> str:
+    """``reslib.__version__``, read from the package already in ``sys.modules``.
+
+    A submodule runs only after its package was imported, and importing the package from
+    inside it would make a cycle (the import rules forbid it).
+    """
+    return str(sys.modules[__name__.rpartition(".")[0]].__version__)
 
 
 def _check_profile(name: str) -> Profile:
