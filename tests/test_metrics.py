@@ -57,7 +57,7 @@ def test_accuracy_rejects_labels_of_the_wrong_shape() -> None:
         ValueError, match=r"class_dim=1.*\(2, 3, 4\).*labels of shape \(2, 4\), got \(2, 3\)"
     ):
         Accuracy().counts(torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"class_dim=3"):
+    with pytest.raises(ValueError, match=r"class_dim=3 is not a dim of logits of shape \(2, 3\)"):
         Accuracy(class_dim=3).counts(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long))
 
 

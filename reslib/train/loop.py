@@ -161,7 +161,10 @@ def fit(
         callbacks: called as ``cb(history, model)`` after every epoch; raise
             :class:`StopTraining` to end early.
         checkpoint: file written after every epoch; if it exists, training resumes from it.
-            It must come from the same model (class, ``repr`` and shapes), config and metric.
+            It must come from the same model (class, ``repr`` and shapes), config and metric,
+            and pass its checksum. A resume continues bitwise-identically from the last epoch
+            boundary; :mod:`reslib.train.checkpoint` lists what cannot be restored (the
+            position inside an epoch, an iterable dataset's own state, worker processes).
         resume_changes: names of ``TrainConfig`` fields (or ``"metric"``) allowed to differ
             from the checkpoint's, e.g. ``("epochs",)`` to train a finished run further. The
             new values apply from the resumed epoch on: the schedule is recomputed at the

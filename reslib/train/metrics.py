@@ -40,8 +40,12 @@ class Metric(Protocol):
 
 def _predictions(out: torch.Tensor, y: torch.Tensor, class_dim: int) -> torch.Tensor:
     """Arg-max over ``class_dim``, after checking that ``y`` has ``out``'s shape without it."""
-    dim = class_dim % out.ndim if -out.ndim <= class_dim < out.ndim else None
-    expected = tuple(s for i, s in enumerate(out.shape) if i != dim) if dim is not None else None
+    if not -out.ndim <= class_dim < out.ndim:
+        raise ValueError(
+            f"class_dim={class_dim} is not a dim of logits of shape {tuple(out.shape)}"
+        )
+    dim = class_dim % out.ndim
+    expected = tuple(s for i, s in enumerate(out.shape) if i != dim)
     if expected != tuple(y.shape):
         raise ValueError(
             f"with class_dim={class_dim}, logits of shape {tuple(out.shape)} need labels of "
