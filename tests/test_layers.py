@@ -96,11 +96,6 @@ def test_check_choice_returns_the_value_or_lists_the_valid_ones() -> None:
         check_choice("activation", ["relu"], ACTIVATIONS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reslib bug: check_choice accepts True for an int choice (True == 1), so dim=True "
-    "builds a Conv1d net although check_int rejects bools",
-)
 def test_check_choice_rejects_a_bool_for_an_int_choice() -> None:
     with pytest.raises(ValueError, match="dim"):
         conv_layer(True)  # type: ignore[arg-type]

@@ -356,11 +356,6 @@ def test_no_inplace_activations() -> None:
         assert relus and not any(m.inplace for m in relus)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reslib bug: cifar_resnet/imagenet_resnet always build the stem with nn.ReLU; "
-    "activation= reaches only the blocks (HEAD's _stem used make_activation(activation))",
-)
 def test_activation_reaches_the_stem() -> None:
     model = resnet.cifar_resnet(8, width=4, activation="tanh")
     assert not any(isinstance(m, nn.ReLU) for m in model.modules())
@@ -481,11 +476,6 @@ def test_append_blocks_to_an_imagenet_bottleneck_net_and_options() -> None:
     assert isinstance(twin.shortcut, Zero)  # the plain twin stays plain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reslib bug: append_blocks builds the new blocks in train mode even when the model "
-    "is in eval mode, so 'evaluation' then uses batch statistics and updates their running ones",
-)
 def test_append_blocks_to_an_eval_model_adds_eval_blocks() -> None:
     model = resnet.cifar_resnet(8, width=4, dim=1, in_channels=1).eval()
     new = resnet.append_blocks(model, 1, zero_init_last=False)

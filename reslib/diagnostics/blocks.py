@@ -39,7 +39,8 @@ def branch_norms(model: nn.Module, x: torch.Tensor, *, eval_mode: bool = True) -
     """``||F(x_l)|| / ||h(x_l)||`` for every block, on the inputs the blocks see for ``x``.
 
     The two terms are what the block joins (:meth:`~reslib.layers.Block.paths`): a ratio near
-    0 means the block passes its input on almost unchanged. Measured in eval mode by default
+    0 means the block passes its input on almost unchanged; a plain twin's ``Zero`` shortcut
+    gives ``inf`` (nothing but the branch). Measured in eval mode by default
     (BatchNorm's running statistics); the model's state is restored afterwards.
     """
     found = _blocks_of(model)

@@ -16,6 +16,8 @@ def check_choice(what: str, value: T, valid: Collection[T] | Mapping[T, object])
         known = value in valid
     except TypeError:  # an unhashable value asked of a dict
         known = False
+    if isinstance(value, bool) and not any(isinstance(v, bool) for v in valid):
+        known = False  # True == 1, but True is not the dimension 1
     if not known:
         raise ValueError(f"unknown {what} {value!r}: expected one of {', '.join(map(str, valid))}")
     return value

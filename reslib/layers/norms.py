@@ -43,8 +43,9 @@ def make_norm(name: str, channels: int, dim: int = 2) -> nn.Module:
     """
     check_choice("norm", name, NORMS)
     check_int("channels", channels)
+    check_choice("dim", dim, BATCH_NORM)
     if name == "batch":
-        return BATCH_NORM[check_choice("dim", dim, BATCH_NORM)](channels)
+        return BATCH_NORM[dim](channels)
     if name == "group":
         return nn.GroupNorm(group_count(channels), channels)
     if name == "layer":

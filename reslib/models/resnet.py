@@ -65,8 +65,8 @@ class HeBlock(ResidualBlock):
         norm_layer: builds F's normalisation from a channel count (BatchNorm by default).
     """
 
-    expansion = 1
-    default_shortcut: Shortcut = "A"
+    expansion: int  # output channels per plane, set by each block type
+    default_shortcut: Shortcut
 
     def __init__(
         self,
@@ -251,12 +251,14 @@ def append_blocks(
         for _ in range(count)
     ]
     for block in new:
+        block.train(model.training)  # an eval-mode model grows eval-mode blocks
         model.stages[stage].append(block)
     return new
 
 
-def _stem(conv: nn.Module, norm: nn.Module, *extra: nn.Module) -> nn.Sequential:
-    parts: list[tuple[str, nn.Module]] = [("conv", conv), ("bn", norm), ("act", nn.ReLU())]
+def _stem(conv: nn.Module, norm: nn.Module, activation: str, *extra: nn.Module) -> nn.Sequential:
+    act = make_activation(activation)
+    parts: list[tuple[str, nn.Module]] = [("conv", conv), ("bn", norm), ("act", act)]
     return nn.Sequential(OrderedDict(parts + [("pool", m) for m in extra]))
 
 
@@ -286,7 +288,9 @@ def cifar_resnet(
     check_int("width", width), check_int("in_channels", in_channels)
     check_choice("dim", dim, BATCH_NORM)
     stem = _stem(
-        conv_layer(dim)(in_channels, width, 3, padding=1, bias=False), BATCH_NORM[dim](width)
+        conv_layer(dim)(in_channels, width, 3, padding=1, bias=False),
+        BATCH_NORM[dim](width),
+        activation,
     )
     return ResNet(
         BasicBlock,
@@ -390,6 +394,7 @@ def imagenet_resnet(
     stem = _stem(
         nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
         nn.BatchNorm2d(64),
+        "relu",
         nn.MaxPool2d(3, stride=2, padding=1),
     )
     return ResNet(
