@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from reslib.layers.checks import check_int
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover - Python 3.10: typing_extensions comes with torch
+    from typing_extensions import Unpack
+
+__all__ = [
+    "StagedNet",
+    "Unpack",
+    "channels_first_input",
+    "check_stages",
+    "cifar_units",
+    "count_parameters",
+]
 
 
 def count_parameters(model: nn.Module) -> int:

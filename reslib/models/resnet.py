@@ -16,7 +16,6 @@ CIFAR and ImageNet, ``dim=1`` the same nets with Conv1d/BatchNorm1d for MNIST-1D
 
 from __future__ import annotations
 
-import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TypedDict
@@ -38,12 +37,7 @@ from reslib.layers import (
     make_shortcut,
 )
 from reslib.layers.dims import BATCH_NORM, CONV
-from reslib.models.base import StagedNet, check_stages, cifar_units
-
-if sys.version_info >= (3, 11):
-    from typing import Unpack
-else:  # pragma: no cover - Python 3.10
-    from typing_extensions import Unpack
+from reslib.models.base import StagedNet, Unpack, check_stages, cifar_units
 
 NormLayer = Callable[[int], nn.Module]
 
