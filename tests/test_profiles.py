@@ -241,3 +241,19 @@ def test_quick_profile_runs_on_one_thread_on_the_cpu_and_leaves_gpu_threads_alon
         assert f"threads={expected}" in run.provenance()
     finally:
         torch.set_num_threads(before)
+
+
+def test_reslib_seed_overrides_the_seed_of_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESLIB_SEED", "3")
+    run = reslib.setup(seed=0, profile="quick", verbose=False)
+    assert run.seed == 3
+    first = torch.rand(4)
+    reslib.seed_everything(3)
+    assert torch.equal(torch.rand(4), first)  # setup seeded with 3, not 0
+
+
+@pytest.mark.parametrize("value", ["-1", "2.5", "many", str(2**32)])
+def test_a_bad_reslib_seed_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("RESLIB_SEED", value)
+    with pytest.raises(ValueError, match="RESLIB_SEED"):
+        reslib.setup(seed=0, profile="quick", verbose=False)
