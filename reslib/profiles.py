@@ -260,8 +260,58 @@ def claim(
     _claims[kind] += 1
     suffix = f"  ({detail})" if detail else ""
     if holds:
-        print(f"✓ [{kind}] {description}{suffix}")
+        _show(ClaimLine("✓", kind, description, detail))
     elif kind == "finding" and active().profile == "full":
-        print(f"✗ [{kind}] did not hold in this run: {description}{suffix}")
+        _show(ClaimLine("✗", kind, f"did not hold in this run: {description}", detail))
     else:
         raise ClaimError(f"✗ [{kind}] claim failed: {description}{suffix}")
+
+
+@dataclass(frozen=True)
+class ClaimLine:
+    """A claim's verdict as the reader sees it: a compact badge in HTML (a notebook, the
+    rendered book) and the plain line ``✓ [kind] description  (detail)`` everywhere else."""
+
+    mark: str  # "✓" or "✗"
+    kind: str
+    description: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        suffix = f"  ({self.detail})" if self.detail else ""
+        return f"{self.mark} [{self.kind}] {self.description}{suffix}"
+
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:  # IPython's text form
+        printer.text(str(self))  # type: ignore[attr-defined]
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        colour = {"✓": "#1e7d32", "✗": "#c0392b"}[self.mark]
+        detail = (
+            f' <span style="opacity:0.75;font-size:0.92em">({escape(self.detail)})</span>'
+            if self.detail else ""
+        )  # fmt: skip
+        # one line that wraps inside the page; the badge names the verdict and the kind
+        return (
+            f'<div class="reslib-claim" style="margin:0.2em 0;line-height:1.5;'
+            f'overflow-wrap:anywhere"><span style="display:inline-block;padding:0 0.5em;'
+            f"border-radius:0.8em;background:{colour};color:#fff;font-size:0.85em;"
+            f'font-weight:600;white-space:nowrap">{self.mark} {escape(self.kind)}</span> '
+            f"{escape(self.description)}{detail}</div>"
+        )
+
+
+def _show(line: ClaimLine) -> None:
+    """Display ``line`` as HTML with a text fallback inside IPython; print it elsewhere."""
+    shell = None
+    if "IPython" in sys.modules:  # never import IPython just to find out it is not running
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    if shell is None:
+        print(line, flush=True)
+        return
+    from IPython.display import display
+
+    display(line)

@@ -98,3 +98,25 @@ def test_gradient_norms_accept_a_mapping_of_layer_names_to_norms() -> None:
 def test_gradient_norms_reject_what_is_not_a_number(values: object) -> None:
     with pytest.raises(ValueError, match=r"gradient norms of 'x' must be numbers"):
         plot.gradient_norms({"x": values})  # type: ignore[dict-item]
+
+
+def test_a_table_is_html_in_a_notebook_and_aligned_text_elsewhere() -> None:
+    t = plot.table(["net", "loss"], [["plain-32", 2.3], ["resnet-32", "0.01"]], caption="cap",
+                   note="reslib 0.1.0 · seed=0")  # fmt: skip
+    text = str(t).splitlines()
+    assert text[0] == "cap" and text[1].split() == ["net", "loss"] and text[-1].endswith("seed=0")
+    assert text[3].split() == ["plain-32", "2.3"]  # every cell shown as str(cell)
+    html = t._repr_html_()
+    assert html.count("<tr>") == 3 and "<caption" in html and "seed=0" in html
+    assert 'text-align:right;padding:0.2em 0.6em">2.3<' in html  # numbers right-aligned
+    assert "max-width:100%" in html  # never wider than the page
+    assert "&lt;b&gt;" in plot.table(["x"], [["<b>"]])._repr_html_()  # text is escaped
+
+
+def test_a_ledger_has_the_four_columns_and_rows_must_fit_the_header() -> None:
+    led = plot.ledger([["ResNet-56 test error", "6.97%", "—", "not run here"]])
+    assert led.header == plot.LEDGER_HEADER and led.caption == "Reproduction ledger"
+    with pytest.raises(ValueError, match=r"rows\[0\] has 1 cells, the header 4"):
+        plot.ledger([["only one"]])
+    with pytest.raises(ValueError, match="at least one column"):
+        plot.table([], [])

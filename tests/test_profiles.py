@@ -257,3 +257,14 @@ def test_a_bad_reslib_seed_is_named(monkeypatch: pytest.MonkeyPatch, value: str)
     monkeypatch.setenv("RESLIB_SEED", value)
     with pytest.raises(ValueError, match="RESLIB_SEED"):
         reslib.setup(seed=0, profile="quick", verbose=False)
+
+
+def test_a_claim_line_is_a_badge_in_html_and_the_plain_line_in_text() -> None:
+    from reslib.profiles import ClaimLine
+
+    line = ClaimLine("✓", "finding", "deeper <plain> nets train worse", "0.9 vs 0.4")
+    assert str(line) == "✓ [finding] deeper <plain> nets train worse  (0.9 vs 0.4)"
+    html = line._repr_html_()
+    assert "✓ finding</span>" in html and "&lt;plain&gt;" in html and "(0.9 vs 0.4)" in html
+    assert "overflow-wrap:anywhere" in html  # wraps inside the page
+    assert "#c0392b" in ClaimLine("✗", "finding", "x")._repr_html_()  # a failure shows red
