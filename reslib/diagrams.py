@@ -220,6 +220,40 @@ class Diagram:
         self.arrow(mid, end.anchor(side), via=[(x_side, y_end)], **kwargs)
         return mid
 
+    def block(
+        self, layers: Sequence[str | tuple[str, str]], *, skip: str = "identity",
+        shortcut: str | None = None, post: Sequence[str | tuple[str, str]] = (),
+        label: str | None = "F(x)", source: str = "x", x: float = 0.0, top: float = 0.0,
+        op: str = "+", text: str | None = None,
+    ) -> list[Node]:  # fmt: skip
+        """A whole block: its input, the branch's ``layers``, the join, the ``post`` layers after
+        it and the shortcut (returns every node, top first; the join is among them).
+
+        ``skip`` is ``"identity"`` (the red shortcut, with a ``shortcut`` box if given),
+        ``"detached"`` (the same, dashed: no gradient flows back), or ``"none"`` (the plain
+        twin: no join, no shortcut). ``label`` names the branch on its left.
+        """
+        check_choice("skip", skip, ("identity", "detached", "none"))
+        nodes = self.column([source, *layers], x=x, top=top)
+        first, last = nodes[1] if len(nodes) > 1 else nodes[0], nodes[-1]
+        if label and len(nodes) > 1:
+            mid = (first.y + last.y) / 2
+            self.label(label, x - last.w / 2 - 0.12, mid, ha="right")
+        tail = last
+        if skip != "none":
+            join = self.join(x, last.y - last.h / 2 - GAP - 0.14, op=op)
+            self.arrow(last, join)
+            default = "identity" if shortcut is None else None
+            self.skip(nodes[0], join, box=shortcut, dashed=skip == "detached",
+                      text=text if text is not None else default)  # fmt: skip
+            nodes.append(join)
+            tail = join
+        if post:
+            rest = self.column(list(post), x=x, top=tail.y - tail.h / 2 - GAP)
+            self.arrow(tail, rest[0])
+            nodes.extend(rest)
+        return nodes
+
 
 def panels(
     n: int = 1, *, titles: Sequence[str] | None = None, ax: Axes | None = None
