@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from reslib.diagnostics import capture_inputs, lesion
-from reslib.layers import Block, named_blocks
-from reslib.models import plain, preact, resnet
+from reslib.layers import Block, ResidualBlock, named_blocks
+from reslib.models import highway, plain, preact, resnet
 from reslib.models.base import count_parameters
 
 
@@ -122,6 +122,36 @@ FAMILIES: dict[str, Family] = {
         None,
         dict(shortcut="D"),
     ),
+    "highway-mlp": Family(
+        lambda **o: highway.HighwayMLP(12, 3, width=8, depth=3, **o),
+        (4, 12),
+        3,
+        dict(skip="none"),
+        dict(carry="bogus"),
+    ),
+    "highway-mlp-uncoupled": Family(
+        lambda **o: highway.HighwayMLP(12, 3, width=8, depth=3, **{"carry": "uncoupled", **o}),
+        (4, 12),
+        3,
+        dict(skip="none"),
+        dict(activation="bogus"),
+    ),
+    "highway-conv1d": Family(
+        lambda **o: highway.HighwayConvNet(
+            (1, 2), (4, 8), dim=1, in_channels=1, num_classes=3, **o
+        ),
+        (4, 16),
+        3,
+        dict(skip="none"),
+        dict(norm="bogus"),
+    ),
+    "highway-cifar-2d": Family(
+        lambda **o: highway.highway_cifar(8, width=4, num_classes=5, **o),
+        (2, 3, 16, 16),
+        5,
+        dict(skip="none"),
+        dict(skip="bogus"),
+    ),
 }
 NAMES = list(FAMILIES)
 
@@ -166,7 +196,8 @@ def test_zero_init_blocks_compute_exactly_their_skip_path(name: str) -> None:
             assert torch.equal(block(h), block.skip_path(h)), block_name
             if isinstance(block.pre, nn.Identity) and isinstance(block.shortcut, nn.Identity):
                 identity_shortcuts += 1
-                assert torch.equal(block(h), block.post(h)), block_name  # post(0 + x)
+                if isinstance(block, ResidualBlock):  # a highway layer carries (1 - T(x)) x
+                    assert torch.equal(block(h), block.post(h)), block_name  # post(0 + x)
     assert identity_shortcuts > 0 or FAMILIES[name].twin is None
 
 

@@ -3,6 +3,6 @@
 No family imports another; torchvision weights load through :mod:`.torchvision_weights`.
 """
 
-from reslib.models import base, plain, preact, resnet, torchvision_weights
+from reslib.models import base, highway, plain, preact, resnet, torchvision_weights, transformer
 
-__all__ = ["base", "plain", "preact", "resnet", "torchvision_weights"]
+__all__ = ["base", "highway", "plain", "preact", "resnet", "torchvision_weights", "transformer"]
