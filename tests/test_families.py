@@ -22,7 +22,7 @@ from torch import nn
 
 from reslib.diagnostics import capture_inputs, lesion
 from reslib.layers import Block, ResidualBlock, named_blocks
-from reslib.models import highway, plain, preact, resnet
+from reslib.models import densenet, highway, plain, preact, resnet, transformer
 from reslib.models.base import count_parameters
 
 
@@ -52,6 +52,28 @@ def _tiny_bottleneck_resnet(**overrides: Any) -> nn.Module:
     return resnet.ResNet(
         resnet.Bottleneck, [1, 2], [2, 4], stem=stem, stem_channels=8, num_classes=5, **overrides
     )
+
+
+class _Tokens(nn.Module):
+    """Turn the family test's float input (B, T) into tokens of a vocabulary of 7."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.abs() * 3).long() % 7
+
+
+class _LastToken(nn.Module):
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits[:, -1]  # (B, T, V) -> (B, V): the next-token logits at the end
+
+
+def _transformer(**spec: Any) -> Callable[..., nn.Module]:
+    def build(**overrides: Any) -> nn.Module:
+        cfg = transformer.TransformerConfig(
+            vocab_size=7, seq_len=6, d_model=8, n_heads=2, n_layers=2, **{**spec, **overrides}
+        )
+        return nn.Sequential(_Tokens(), transformer.Transformer(cfg), _LastToken())
+
+    return build
 
 
 FAMILIES: dict[str, Family] = {
@@ -151,6 +173,38 @@ FAMILIES: dict[str, Family] = {
         5,
         dict(skip="none"),
         dict(skip="bogus"),
+    ),
+    "densenet-1d": Family(
+        lambda **o: densenet.cifar_densenet(7, 4, dim=1, in_channels=1, num_classes=3, **o),
+        (3, 20),
+        3,
+        None,
+        dict(activation="bogus"),
+    ),
+    "densenet-bc-2d": Family(
+        lambda **o: densenet.cifar_densenet(10, 4, bottleneck=True, compression=0.5, **o),
+        (2, 3, 16, 16),
+        10,
+        None,
+        dict(dim=3),
+    ),
+    "densenet-bc-memory-efficient": Family(
+        lambda **o: densenet.cifar_densenet(
+            10, 4, bottleneck=True, compression=0.5, memory_efficient=True, **o
+        ),
+        (2, 3, 16, 16),
+        10,
+        None,
+        dict(activation="bogus"),
+    ),
+    "transformer-pre-ln": Family(
+        _transformer(norm="pre"), (3, 6), 7, dict(residual="none"), dict(norm="bogus")
+    ),
+    "transformer-post-ln": Family(
+        _transformer(norm="post"), (3, 6), 7, dict(residual="none"), dict(residual="bogus")
+    ),
+    "transformer-deepnorm": Family(
+        _transformer(norm="post", residual="deepnorm"), (3, 6), 7, None, dict(init="bogus")
     ),
 }
 NAMES = list(FAMILIES)
