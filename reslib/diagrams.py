@@ -62,6 +62,11 @@ GAP = 0.3  # vertical gap between consecutive boxes of a column, in inches
 MARGIN = 0.25  # around the drawing, in inches
 
 
+def text_width(text: str) -> float:
+    """About how wide ``text`` is at the diagrams' font size, in inches, plus padding."""
+    return 0.075 * len(text) + 0.3
+
+
 @dataclass(frozen=True)
 class Node:
     """A drawn box or join: its centre ``(x, y)`` and its size, in inches."""
@@ -120,6 +125,7 @@ class Diagram:
         """A rounded box labelled ``text`` centred at ``(x, y)``, filled by its ``kind``."""
         check_choice("kind", kind, KINDS)
         w, h = check_float("w", w, low=0.05), check_float("h", h, low=0.05)
+        w = max(w, text_width(text))  # a box is never narrower than its label
         patch = FancyBboxPatch(
             (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.06",
             facecolor=FILLS[kind], edgecolor=INK, linewidth=1.0, zorder=2,
@@ -183,6 +189,8 @@ class Diagram:
         """Boxes stacked top to bottom and joined by arrows: each item is a label (an ``"io"``
         box) or ``(label, kind)``. Returns the nodes, top first."""
         gap = check_float("gap", gap, low=0.0)
+        # one width for the whole column, wide enough for its longest label
+        w = max([w] + [text_width(i if isinstance(i, str) else i[0]) for i in items])
         nodes: list[Node] = []
         y = top
         for item in items:
@@ -215,9 +223,10 @@ class Diagram:
                 self.label(text, x_side + sign * 0.1, (start.y + y_end) / 2,
                            ha="left" if side == "right" else "right", color=SKIP)  # fmt: skip
             return None
-        mid = self.box(box, x_side, (start.y + y_end) / 2, kind=kind, w=max(1.0, 0.08 * len(box)))
-        self.arrow(x0, mid, via=[(x_side, start.y)], **kwargs)
-        self.arrow(mid, end.anchor(side), via=[(x_side, y_end)], **kwargs)
+        mid = self.box(box, x_side + sign * text_width(box) / 2, (start.y + y_end) / 2, kind=kind)
+        x_box = mid.x  # the path runs down the box's middle
+        self.arrow(x0, mid, via=[(x_box, start.y)], **kwargs)
+        self.arrow(mid, end.anchor(side), via=[(x_box, y_end)], **kwargs)
         return mid
 
     def block(
