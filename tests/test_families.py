@@ -22,7 +22,7 @@ from torch import nn
 
 from reslib.diagnostics import capture_inputs, lesion
 from reslib.layers import Block, ResidualBlock, named_blocks
-from reslib.models import highway, plain, preact, resnet, transformer
+from reslib.models import densenet, highway, plain, preact, resnet, transformer
 from reslib.models.base import count_parameters
 
 
@@ -173,6 +173,29 @@ FAMILIES: dict[str, Family] = {
         5,
         dict(skip="none"),
         dict(skip="bogus"),
+    ),
+    "densenet-1d": Family(
+        lambda **o: densenet.cifar_densenet(7, 4, dim=1, in_channels=1, num_classes=3, **o),
+        (3, 20),
+        3,
+        None,
+        dict(activation="bogus"),
+    ),
+    "densenet-bc-2d": Family(
+        lambda **o: densenet.cifar_densenet(10, 4, bottleneck=True, compression=0.5, **o),
+        (2, 3, 16, 16),
+        10,
+        None,
+        dict(dim=3),
+    ),
+    "densenet-bc-memory-efficient": Family(
+        lambda **o: densenet.cifar_densenet(
+            10, 4, bottleneck=True, compression=0.5, memory_efficient=True, **o
+        ),
+        (2, 3, 16, 16),
+        10,
+        None,
+        dict(activation="bogus"),
     ),
     "transformer-pre-ln": Family(
         _transformer(norm="pre"), (3, 6), 7, dict(residual="none"), dict(norm="bogus")

@@ -23,10 +23,12 @@ from reslib.diagnostics.hooks import (
     preserved_state,
     record_gradients,
 )
+from reslib.diagnostics.memory import SavedMemory, saved_activation_bytes
 
 __all__ = [
     "WEIGHT_LAYERS",
     "ActivationStats",
+    "SavedMemory",
     "activation_stats",
     "block_gradients",
     "branch_norms",
@@ -38,6 +40,7 @@ __all__ = [
     "lesion",
     "preserved_state",
     "record_gradients",
+    "saved_activation_bytes",
     "skip_retention",
     "weight_layers",
 ]

@@ -3,6 +3,24 @@
 No family imports another; torchvision weights load through :mod:`.torchvision_weights`.
 """
 
-from reslib.models import base, highway, plain, preact, resnet, torchvision_weights, transformer
+from reslib.models import (
+    base,
+    densenet,
+    highway,
+    plain,
+    preact,
+    resnet,
+    torchvision_weights,
+    transformer,
+)
 
-__all__ = ["base", "highway", "plain", "preact", "resnet", "torchvision_weights", "transformer"]
+__all__ = [
+    "base",
+    "densenet",
+    "highway",
+    "plain",
+    "preact",
+    "resnet",
+    "torchvision_weights",
+    "transformer",
+]

@@ -82,3 +82,53 @@ def load_resnet(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.
     rename = {k: resnet_key(k) for k in state_dict}
     hint = "is it the same depth and number of classes, with shortcut='B'?"
     return load_renamed(model, state_dict, rename, hint)
+
+
+# torchvision DenseNet name -> reslib name. Dense blocks, layers and transitions count from 1
+# in torchvision and from 0 here; a stage holds a block and, except the last, its transition.
+DENSENET_KEYS: tuple[tuple[str, str], ...] = (
+    (r"^features\.conv0\.", "stem.conv."),
+    (r"^features\.norm0\.", "stem.norm."),
+    (
+        r"^features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)([12])\.",
+        "stages.{0}.block.{1}.residual.{2}{3}.",
+    ),
+    (r"^features\.transition(\d+)\.(norm|conv)\.", "stages.{0}.transition.{1}."),
+    (r"^features\.norm5\.", "head.norm."),
+    (r"^classifier\.", "head.fc."),
+)
+# torchvision's first DenseNet checkpoints named a layer's parts "norm.1", "conv.2", ...:
+# '.' is no longer allowed in module names, and torchvision renames them on load, as we do
+OLD_DENSE_LAYER = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.)")
+
+
+def densenet_key(key: str) -> str:
+    """The reslib name of a torchvision DenseNet state-dict entry, old-style names included
+    (``features.denseblock2.denselayer3.norm.1.weight`` -> ``stages.1.block.2.residual.norm1.
+    weight``).
+
+    Raises:
+        ValueError: ``key`` is not part of a torchvision DenseNet.
+    """
+    key = OLD_DENSE_LAYER.sub(r"\1\2", key)
+    for pattern, target in DENSENET_KEYS:
+        m = re.match(pattern, key)
+        if m:
+            groups = [
+                str(int(g) - 1) if g.isdigit() and i < 2 else g for i, g in enumerate(m.groups())
+            ]
+            return target.format(*groups) + key[m.end() :]
+    raise ValueError(f"{key!r} is not a torchvision DenseNet state-dict key")
+
+
+def load_densenet(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Load a torchvision ``densenet121/161/169/201`` state dict (old-style ``norm.1`` key names
+    included) into a reslib DenseNet built by :func:`reslib.models.densenet.imagenet_densenet`;
+    returns ``model``. Works with ``memory_efficient`` either way (it changes no weights).
+
+    Raises:
+        ValueError: not a torchvision DenseNet state dict, or one of another depth or head.
+    """
+    rename = {k: densenet_key(k) for k in state_dict}
+    hint = "is it the same depth and number of classes?"
+    return load_renamed(model, state_dict, rename, hint)
