@@ -9,12 +9,13 @@ STAMP  := $(VENV)/.installed
 export RESLIB_PROFILE ?= quick
 export PYTHONHASHSEED := 0
 
-.PHONY: help book test unit notebooks book-strict book-check lab clean
+.PHONY: help book test unit notebooks book-strict book-check lab clean seeds
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   unit tests, every notebook under nbval, a strict book build and its browser check"
 	@echo "make lab    JupyterLab on the chapters"
+	@echo "make seeds  every chapter for seeds 0-4 (quick profile): a table of findings per seed"
 	@echo "make clean  remove build outputs (keeps .venv and data/)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -46,6 +47,13 @@ book-strict: $(STAMP)
 # chapter run from reslib's wheel in a fresh, offline environment, as on Colab.
 book-check: book-strict
 	RESLIB_BOOK_CHECK=1 $(BIN)/python -m pytest -q -m book -p no:cacheprovider tests
+
+# Not part of `make test`: five runs of every chapter (several minutes a chapter). Every finding
+# must hold for seeds 0-4; this prints which held, per seed, with the measured numbers.
+# SEED_JOBS=2 runs two chapters at once.
+SEED_JOBS ?= 1
+seeds: $(STAMP)
+	$(BIN)/python benchmarks/seed_table.py --seeds 0 1 2 3 4 --jobs $(SEED_JOBS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab chapters
