@@ -22,7 +22,7 @@ from torch import nn
 
 from reslib.diagnostics import capture_inputs, lesion
 from reslib.layers import Block, ResidualBlock, named_blocks
-from reslib.models import densenet, highway, plain, preact, resnet, transformer
+from reslib.models import densenet, highway, plain, preact, resnet, transformer, unet
 from reslib.models.base import count_parameters
 
 
@@ -35,6 +35,7 @@ class Family:
     num_classes: int
     twin: dict[str, Any] | None  # the overrides that build the plain twin (None: no twin)
     bad_name: dict[str, Any]  # overrides with an unknown name, which must raise ValueError
+    dense: bool = False  # dense prediction: the output keeps the input's spatial size
 
 
 def _preact(**spec: Any) -> Callable[..., nn.Module]:
@@ -206,6 +207,32 @@ FAMILIES: dict[str, Family] = {
     "transformer-deepnorm": Family(
         _transformer(norm="post", residual="deepnorm"), (3, 6), 7, None, dict(init="bogus")
     ),
+    "unet-concat": Family(
+        lambda **o: unet.unet(1, 3, depth=3, width=4, **o),
+        (2, 1, 8, 8),
+        3,
+        dict(skip="none"),
+        dict(skip="bogus"),
+        dense=True,
+    ),
+    "unet-add-interpolate": Family(
+        lambda **o: unet.unet(
+            1, 3, depth=3, width=4, **{"skip": "add", "upsample": "interpolate", **o}
+        ),
+        (2, 1, 8, 8),
+        3,
+        dict(skips=(False, False)),
+        dict(upsample="bogus"),
+        dense=True,
+    ),
+    "unet-none-group": Family(
+        lambda **o: unet.unet(2, 3, depth=3, width=4, **{"skip": "none", "norm": "group", **o}),
+        (2, 2, 8, 8),
+        3,
+        None,
+        dict(norm="bogus"),
+        dense=True,
+    ),
 }
 NAMES = list(FAMILIES)
 
@@ -220,7 +247,8 @@ def _built(name: str, seed: int = 0, **overrides: Any) -> tuple[nn.Module, torch
 @pytest.mark.parametrize("name", NAMES)
 def test_output_shape(name: str) -> None:
     model, x = _built(name)
-    assert model(x).shape == (x.shape[0], FAMILIES[name].num_classes)
+    spatial = tuple(x.shape[2:]) if FAMILIES[name].dense else ()
+    assert model(x).shape == (x.shape[0], FAMILIES[name].num_classes, *spatial)
 
 
 @pytest.mark.parametrize("name", NAMES)

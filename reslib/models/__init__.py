@@ -12,6 +12,7 @@ from reslib.models import (
     resnet,
     torchvision_weights,
     transformer,
+    unet,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "resnet",
     "torchvision_weights",
     "transformer",
+    "unet",
 ]

@@ -3,7 +3,8 @@
 ========================  ==================================================================
 ``config``                :class:`TrainConfig`, checked field by field when it is made
 ``schedule``              the optimiser it names and :func:`lr_factor` (warm-up, schedules)
-``metrics``               :class:`Accuracy` over any class dimension, :class:`MeanIoU`
+``metrics``               :class:`Accuracy` over any class dimension, :class:`MeanIoU`,
+                          :class:`BoundaryF1`
 ``history``               :class:`History` (per-epoch numbers), :class:`StopTraining`
 ``checkpoint``            checkpoints tied to their run, checksummed, written atomically
 ``runtime``               device, autocast, channels_last, compile, loader checks
@@ -17,7 +18,7 @@ from reslib.train.checkpoint import Checkpoint
 from reslib.train.config import COMPILE_MODES, OPTIMIZERS, SCHEDULES, TrainConfig
 from reslib.train.history import History, StopTraining
 from reslib.train.loop import evaluate, fit
-from reslib.train.metrics import Accuracy, MeanIoU, Metric
+from reslib.train.metrics import Accuracy, BoundaryF1, MeanIoU, Metric
 from reslib.train.runtime import autocast_dtype
 from reslib.train.schedule import lr_factor
 
@@ -26,6 +27,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "Accuracy",
+    "BoundaryF1",
     "Checkpoint",
     "History",
     "MeanIoU",

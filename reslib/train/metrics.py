@@ -168,3 +168,88 @@ class Totals:
             self.metric.value(values[2:]),
             (bad if bad >= 0 else None),
         )
+
+
+def _boundaries(masks: torch.Tensor) -> torch.Tensor:
+    """The boundary pixels of one-hot masks (B, C, H, W): in the mask, with one of their eight
+    neighbours outside it. The image's edge is not a boundary (max-pooling pads with -inf)."""
+    masks = masks.float()
+    eroded = 1 - torch.nn.functional.max_pool2d(1 - masks, 3, stride=1, padding=1)
+    return (masks - eroded) > 0
+
+
+def _near(points: torch.Tensor, tolerance: int) -> torch.Tensor:
+    """Pixels within Chebyshev distance ``tolerance`` of a True pixel of ``points``."""
+    if tolerance == 0:
+        return points
+    window = 2 * tolerance + 1
+    return torch.nn.functional.max_pool2d(points.float(), window, stride=1, padding=tolerance) > 0
+
+
+@dataclass(frozen=True)
+class BoundaryF1:
+    """Mean boundary F-score over ``num_classes`` classes, within ``tolerance`` pixels.
+
+    Csurka, Larlus, Perronnin 2013 ("What is a good evaluation measure for semantic
+    segmentation?", BMVC): F = 2 P R / (P + R), where for class c the precision P is the share
+    of the predicted boundary of c lying within ``tolerance`` pixels (Chebyshev distance) of the
+    true boundary of c, and the recall R the share of the true boundary lying within
+    ``tolerance`` of the predicted one. A boundary pixel is a pixel of the class with one of its
+    eight neighbours outside it. Counts add up over the whole epoch on the device; the mean is
+    over the classes with a boundary in the prediction or the target, and a class with a
+    boundary on one side only scores 0. Mean IoU rewards getting the bulk of an object right;
+    this measures the edges, where a net without skips blurs.
+
+    Segmentation logits only: ``(B, C, H, W)`` with ``(B, H, W)`` labels (``class_dim=1``).
+    Pixels labelled ``ignore_index`` count for no class: they are outside every true mask, and
+    no boundary pixel is counted on them.
+    """
+
+    num_classes: int
+    tolerance: int = 1
+    class_dim: int = 1
+    ignore_index: int | None = None
+    name: str = "boundary F1"
+
+    def __post_init__(self) -> None:
+        MeanIoU(self.num_classes)  # the same check of num_classes
+        if isinstance(self.tolerance, bool) or not isinstance(self.tolerance, int):
+            raise ValueError(f"tolerance must be an int >= 0, got {self.tolerance!r}")
+        if self.tolerance < 0:
+            raise ValueError(f"tolerance must be an int >= 0, got {self.tolerance}")
+
+    def zeros(self, device: torch.device) -> torch.Tensor:
+        # rows: predicted boundary near the true one, predicted boundary, true boundary near
+        # the predicted one, true boundary; per class
+        return torch.zeros(4, self.num_classes, dtype=torch.long, device=device)
+
+    def counts(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if y.is_floating_point():
+            raise ValueError(f"BoundaryF1 needs integer class labels, got dtype {y.dtype}")
+        pred = _predictions(out, y, self.class_dim)
+        if pred.ndim != 3:
+            raise ValueError(
+                f"BoundaryF1 needs (B, C, H, W) logits and (B, H, W) labels, got labels of "
+                f"shape {tuple(y.shape)}"
+            )
+        valid = _valid(y, self.ignore_index).unsqueeze(1)  # (B, 1, H, W)
+        classes = torch.arange(self.num_classes, device=out.device).view(1, -1, 1, 1)
+        pred_edge = _boundaries(pred.unsqueeze(1) == classes) & valid  # (B, C, H, W)
+        true_edge = _boundaries((y.unsqueeze(1) == classes) & valid) & valid
+        hits_pred = pred_edge & _near(true_edge, self.tolerance)
+        hits_true = true_edge & _near(pred_edge, self.tolerance)
+        parts = (hits_pred, pred_edge, hits_true, true_edge)
+        return torch.stack([p.sum(dim=(0, 2, 3)) for p in parts])  # (4, C)
+
+    def value(self, total: list[float]) -> float:
+        c = self.num_classes
+        rows = [total[i * c : (i + 1) * c] for i in range(4)]
+        scores = []
+        for hit_p, n_p, hit_t, n_t in zip(*rows, strict=True):
+            if n_p + n_t == 0:
+                continue  # no boundary of this class anywhere: no score
+            precision = hit_p / n_p if n_p else 0.0
+            recall = hit_t / n_t if n_t else 0.0
+            total_pr = precision + recall
+            scores.append(2 * precision * recall / total_pr if total_pr else 0.0)
+        return sum(scores) / len(scores) if scores else math.nan
