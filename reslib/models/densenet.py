@@ -47,7 +47,7 @@ WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
 
 
 class DenseBranch(nn.Module):
-    """H_l of a dense layer, (B, C_in, *S) -> (B, k, *S) (Huang et al. 2017, arXiv 1608.06993):
+    """H_l of a dense layer, ``(B, C_in, *S) -> (B, k, *S)`` (Huang et al. 2017, arXiv 1608.06993):
     BN-ReLU-3x3 conv, or with a bottleneck BN-ReLU-1x1 (to ``bn_size * k``)-BN-ReLU-3x3.
 
     The module names (``norm1``, ``conv1``, ``norm2``, ``conv2``) are torchvision's, so its
@@ -84,7 +84,7 @@ class DenseBranch(nn.Module):
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
 
     def reads_concat(self, x: torch.Tensor) -> torch.Tensor:
-        """BN-ReLU-conv1 on the concatenation: (B, C_in, *S) -> (B, bn_size * k or k, *S)."""
+        """BN-ReLU-conv1 on the concatenation: ``(B, C_in, *S) -> (B, bn_size * k or k, *S)``."""
         return self.conv1(self.act1(self.norm1(x)))
 
     def rest(self, h: torch.Tensor) -> torch.Tensor:
@@ -92,7 +92,7 @@ class DenseBranch(nn.Module):
         return self.conv2(self.act2(self.norm2(h))) if self.bottleneck else h
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
-        """H(x) without dropout: (B, C_in, *S) -> (B, k, *S)."""
+        """H(x) without dropout: ``(B, C_in, *S) -> (B, k, *S)``."""
         return self.rest(self.reads_concat(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -272,7 +272,7 @@ class DenseNet(StagedNet):
 
 @torch.no_grad()
 def feature_reuse(block: DenseBlock, reader: nn.Module | None = None) -> torch.Tensor:
-    """The paper's Fig. 5 for one trained block: entry (s, l) is the mean |weight| that layer
+    """The paper's Fig. 5 for one trained block: entry (s, l) is the mean absolute weight that layer
     l's first conv puts on the channels of source s (0: the block input, s >= 1: layer s's k
     new channels); NaN where s >= l can not be read. Shape ``(n + 1 or n + 2, n + 1)`` for a
     block of n layers: one row per reading layer 1..n, plus a last row for ``reader`` (the

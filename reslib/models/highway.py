@@ -256,7 +256,7 @@ class HighwayConvNet(StagedNet):
             :func:`highway_layer`.
         init: weight initialiser (He et al.'s ``"kaiming"`` by default, for ReLU).
 
-    Shapes: (B, in_channels, *S) -> (B, num_classes).
+    Shapes: ``(B, in_channels, *S) -> (B, num_classes)``.
     """
 
     def __init__(

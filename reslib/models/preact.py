@@ -256,7 +256,7 @@ def make_unit(
     share_preactivation: bool | None = None,
 ) -> ResidualBlock:
     """One residual unit of He et al. 2016 (arXiv 1603.05027) as ``spec`` describes it:
-    ``post(residual(x) + shortcut(x))`` with x = ``pre``(input).
+    ``post(residual(x) + shortcut(x))`` with x = ``pre(input)``.
 
     For a pre-activation placement whose shortcut projects, the branch's leading BN -> ReLU
     moves in front of both paths, into the block's ``pre``, so the projection reads the

@@ -93,7 +93,7 @@ class Accuracy:
 class MeanIoU:
     """Mean intersection over union of ``num_classes`` classes, over the whole epoch.
 
-    For each class c, IoU = |pred = c and y = c| / |pred = c or y = c|, counted over every
+    For each class c, IoU = #{pred = c and y = c} / #{pred = c or y = c}, counted over every
     labelled position of the epoch; the mean is over the classes present in the prediction or
     the target (a class absent from both has no IoU). Labels equal to ``ignore_index`` are left
     out; every other label must lie in ``[0, num_classes)``.
