@@ -232,8 +232,8 @@ class Diagram:
     def block(
         self, layers: Sequence[str | tuple[str, str]], *, skip: str = "identity",
         shortcut: str | None = None, post: Sequence[str | tuple[str, str]] = (),
-        label: str | None = "F(x)", source: str = "x", x: float = 0.0, top: float = 0.0,
-        op: str = "+", text: str | None = None,
+        label: str | None = r"$\mathcal{F}(x)$", source: str = r"$x$", x: float = 0.0,
+        top: float = 0.0, op: str = "+", text: str | None = None,
     ) -> list[Node]:  # fmt: skip
         """A whole block: its input, the branch's ``layers``, the join, the ``post`` layers after
         it and the shortcut (returns every node, top first; the join is among them).

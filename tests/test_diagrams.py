@@ -118,9 +118,9 @@ def test_a_block_draws_the_join_and_shortcut_and_its_plain_twin_has_neither() ->
     res, plain = diagrams.panels(2)
     layers = [("conv", "weight"), ("BN", "norm")]
     nodes = res.block(layers, post=[("ReLU", "act")])
-    assert [n.text for n in nodes] == ["x", "conv", "BN", "+", "ReLU"]
+    assert [n.text for n in nodes] == ["$x$", "conv", "BN", "+", "ReLU"]
     twin = plain.block(layers, skip="none", post=[("ReLU", "act")])
-    assert [n.text for n in twin] == ["x", "conv", "BN", "ReLU"]
+    assert [n.text for n in twin] == ["$x$", "conv", "BN", "ReLU"]
     assert not [p for p in plain.ax.patches if isinstance(p, Circle)]
     assert len([p for p in res.ax.patches if isinstance(p, Circle)]) == 1
     with pytest.raises(ValueError, match="unknown skip 'gated'"):
