@@ -9,8 +9,10 @@ Two kinds of test live here:
   ``make test`` right after the strict build): on every page of the table of contents no
   JavaScript errors, every image loads, math is typeset by the bundled (offline) MathJax, no
   request leaves localhost and every internal link resolves; each chapter's Colab and download
-  buttons point at its notebook; the search page finds "residual". Screenshots of the
-  introduction and the first chapter are saved under ``_build/screenshots/``.
+  buttons point at its notebook; no claim line, printed output (the provenance line) or table
+  runs past the page's right edge at 1280 px, and claims show as badges; the search page finds
+  "residual". Screenshots of the introduction and every chapter are saved under
+  ``_build/screenshots/``.
 
 Without Chromium the browser checks are skipped with a note saying how to enable them.
 """
@@ -168,8 +170,13 @@ def _code_without_comments(source: str) -> str:
 
 def _exercise_section(nb: nbformat.NotebookNode) -> str:
     """The markdown from the "Exercises" heading up to the next heading of the same level."""
+    return _section(nb, "Exercises")
+
+
+def _section(nb: nbformat.NotebookNode, title: str) -> str:
+    """The markdown from the heading ``title`` (level 2 or 3) up to the next of its level."""
     text = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    match = re.search(r"^(#{2,3}) Exercises\s*$", text, flags=re.M)
+    match = re.search(rf"^(#{{2,3}}) {re.escape(title.lstrip('# '))}\s*$", text, flags=re.M)
     if not match:
         return ""
     rest = text[match.end() :]
@@ -221,6 +228,16 @@ def test_chapter_notebook_conventions(path: Path) -> None:
         "solution)"
     )
 
+    # Issue 11's standard: plumbing hidden, a reproduction ledger, claims counted by kind
+    assert "hide-input" in code[0].metadata.get("tags", []), "tag the Colab cell hide-input"
+    assert re.search(r"\breslib\.plot\.ledger\(", body), (
+        "the chapter needs a reproduction ledger: reslib.plot.ledger([...]) (paper, quick, full)"
+    )
+    summary = _section(nb, "## Summary")
+    assert re.search(r"\bchecks?\b", summary) and re.search(r"\bfindings?\b", summary), (
+        "the summary must count the chapter's checks and findings"
+    )
+
 
 # --- the built book in a browser (make book-check) -------------------------------------------
 
@@ -241,6 +258,8 @@ class PageReport:
     colab_links: list[str]
     download_links: list[str]
     internal_links: list[str] = field(default_factory=list)
+    claim_badges: int = 0
+    overflowing: list[str] = field(default_factory=list)
 
 
 # Requests to the local server never go through a proxy from the environment.
@@ -268,6 +287,19 @@ COLLECT = """(() => {
     download_links: [...document.querySelectorAll('a[href$=".ipynb"]')].map(a => a.href),
     internal_links: [...document.querySelectorAll('a[href]')].map(a => a.href)
       .filter(h => h.startsWith(location.origin)),
+    claim_badges: document.querySelectorAll('.reslib-claim').length,
+    // claim lines, printed output (the provenance line) and tables that run past the page's
+    // right edge or hide part of themselves behind a horizontal scroll bar
+    overflowing: (() => {
+      const page = document.querySelector('main article, main, body');
+      const right = page.getBoundingClientRect().right;
+      const items = [...document.querySelectorAll(
+        '.reslib-claim, .reslib-table, .cell_output pre, .cell_output table, article table')];
+      return items.filter(el => el.getBoundingClientRect().right > right + 1
+                          || el.scrollWidth > el.clientWidth + 1)
+        .map(el => `${el.tagName.toLowerCase()}.${el.className}: `
+                   + el.innerText.trim().slice(0, 80));
+    })(),
   };
 })()"""
 
@@ -280,9 +312,9 @@ MATHJAX_DONE = """(async () => {
   return true;
 })()"""
 
-SCREENSHOT_PAGES = {
-    "book/intro": "intro.png",
-    "chapters/01_vanishing_gradients": "01_vanishing_gradients.png",
+# the introduction and every chapter, as a reader sees them at 1280 px
+SCREENSHOT_PAGES = {"book/intro": "intro.png"} | {
+    page: f"{page.removeprefix('chapters/')}.png" for page in CHAPTERS
 }
 
 
@@ -397,6 +429,18 @@ def test_chapter_buttons_point_at_its_notebook(
         served = nbformat.reads(response.read().decode("utf-8"), as_version=4)
     original = nbformat.read(source_of(page), as_version=4)
     assert [c.source for c in served.cells] == [c.source for c in original.cells]
+
+
+@book
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_claims_provenance_and_tables_fit_the_page(
+    reports: dict[str, PageReport], page: str
+) -> None:
+    report = reports[page]
+    assert report.claim_badges > 0, f"{report.url}: no claim is shown as a badge"
+    assert not report.overflowing, (
+        f"{report.url}: cut off at the right edge at 1280 px:\n" + "\n".join(report.overflowing)
+    )
 
 
 @book
