@@ -59,7 +59,7 @@ __all__ = [
 
 CLASSES = ("background", "solid", "thin")
 PET_CLASSES = ("pet", "background", "border")  # the trimap's labels 1, 2, 3 minus one
-_VERSION = 2  # bump when the generator changes, so old caches are not read
+_VERSION = 3  # bump when the generator changes, so old caches are not read
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def _texture(rng: np.random.Generator, y: np.ndarray, x: np.ndarray, size: int) 
 
 
 def draw(
-    rng: np.random.Generator, size: int = 32, *, max_shapes: int = 4, noise: float = 0.25
+    rng: np.random.Generator, size: int = 32, *, max_shapes: int = 4, noise: float = 0.15
 ) -> tuple[np.ndarray, np.ndarray, list[Shape]]:
     """One image (size, size) float32, its mask (size, size) int64 and the shapes drawn.
 
@@ -169,15 +169,15 @@ def draw(
     """
     y, x = np.mgrid[0:size, 0:size] + 0.5  # pixel centres, (size, size) each
     background = rng.uniform(-0.5, 0.5)
-    image = background + 0.3 * _texture(rng, y, x, size)
+    image = background + 0.2 * _texture(rng, y, x, size)
     mask = np.zeros((size, size), dtype=np.int64)
     drawn = [_random_shape(rng, size) for _ in range(int(rng.integers(2, max_shapes + 1)))]
     for shape in drawn:
         inside = shape.contains(y, x)
         # brightness and texture independent of the class, darker or brighter than the
         # background by a clear step
-        level = background + (1.0 if rng.random() < 0.5 else -1.0) * rng.uniform(0.7, 1.3)
-        fill = level + 0.25 * _texture(rng, y, x, size)
+        level = background + (1.0 if rng.random() < 0.5 else -1.0) * rng.uniform(0.8, 1.4)
+        fill = level + 0.2 * _texture(rng, y, x, size)
         image = np.where(inside, fill, image)
         mask = np.where(inside, shape.label, mask)
     image = image + noise * rng.standard_normal((size, size))
