@@ -38,6 +38,7 @@ class Run:
     notebook: str
     seed: int
     seconds: float = 0.0
+    cpu: float = 0.0  # CPU seconds of the run (one thread): its wall time on an idle machine
     claims: list[tuple[str, str, str]] = field(default_factory=list)  # (mark, kind, text)
     error: str = ""
 
@@ -67,6 +68,8 @@ def run_cells(notebook: Path) -> None:
             sys.exit(1)
         finally:
             matplotlib.pyplot.close("all")
+    # CPU seconds of this single-threaded run: close to its wall time on an idle machine
+    print(f"CPU_SECONDS {time.process_time():.1f}", flush=True)
 
 
 def run_one(notebook: Path, seed: int, timeout: float, log_dir: Path | None = None) -> Run:
@@ -77,6 +80,9 @@ def run_one(notebook: Path, seed: int, timeout: float, log_dir: Path | None = No
         proc = subprocess.run(
             [sys.executable, __file__, "--child", str(notebook)],
             env=env, capture_output=True, text=True, timeout=timeout, check=False,
+            # its own session, as Jupyter starts a kernel: with the kernel's autogroup
+            # scheduling, runs of one session would share a single process's CPU time
+            start_new_session=True,
         )  # fmt: skip
         out = proc.stdout
         if proc.returncode != 0:
@@ -89,6 +95,8 @@ def run_one(notebook: Path, seed: int, timeout: float, log_dir: Path | None = No
         (log_dir / f"{notebook.stem}-seed{seed}.txt").write_text(out + "\n" + run.error)
     print(f"{notebook.name} seed {seed}: {run.seconds:.0f} s", file=sys.stderr, flush=True)
     for line in out.splitlines():
+        if line.startswith("CPU_SECONDS "):
+            run.cpu = float(line.split()[1])
         m = VERDICT.match(line.strip())
         if m:
             run.claims.append((m.group(1), m.group(2), m.group(3)))
@@ -106,7 +114,8 @@ def report(runs: list[Run], seeds: list[int]) -> bool:
     for notebook in dict.fromkeys(r.notebook for r in runs):
         mine = {r.seed: r for r in runs if r.notebook == notebook}
         times = " ".join(f"{mine[s].seconds:.0f}" for s in seeds)
-        print(f"\n## {notebook}  (seconds per seed: {times})")
+        cpu = " ".join(f"{mine[s].cpu:.0f}" for s in seeds)
+        print(f"\n## {notebook}  (wall seconds per seed: {times}; CPU seconds: {cpu})")
         findings = {s: [c for c in mine[s].claims if c[1] == "finding"] for s in seeds}
         checks = {s: sum(c[1] == "check" for c in mine[s].claims) for s in seeds}
         rows = max(len(f) for f in findings.values())
