@@ -148,7 +148,7 @@ class DenseLayer(ConcatBlock):
 
 
 class DenseBlock(nn.Sequential):
-    """``num_layers`` dense layers: (B, C, *S) -> (B, C + num_layers * k, *S). Layer l reads
+    """``num_layers`` dense layers: ``(B, C, *S) -> (B, C + num_layers * k, *S)``. Layer l reads
     the block input and the k channels of each earlier layer (Huang et al. 2017, Eq. 2)."""
 
     def __init__(
