@@ -13,13 +13,13 @@ Every scale but the coarsest is one block of the ground floor (:mod:`reslib.laye
 
 The skip (``skip=``) says how the two paths join, and nothing else changes:
 
-=========  =================================  ===================================================
-skip       level                              decoder input
-=========  =================================  ===================================================
-"concat"   :class:`~reslib.layers.ConcatBlock`    ``[e_s, U(.)]``, 2 c_s channels (the paper)
-"add"      :class:`~reslib.layers.ResidualBlock`  ``e_s + U(.)``, c_s channels
-"none"     :class:`~reslib.layers.ConcatBlock`    ``[0, U(.)]``: the concat net's plain twin
-=========  =================================  ===================================================
+=========  =====================================  =============================================
+skip       level                                  decoder input
+=========  =====================================  =============================================
+"concat"   :class:`~reslib.layers.ConcatBlock`      ``[e_s, U(.)]``, 2 c_s channels (the paper)
+"add"      :class:`~reslib.layers.ResidualBlock`    ``e_s + U(.)``, c_s channels
+"none"     :class:`~reslib.layers.ConcatBlock`      ``[0, U(.)]``: the concat net's plain twin
+=========  =====================================  =============================================
 
 "add" needs e_s and U(.) to have the same channels; the up-sampling already maps c_{s+1} to
 c_s channels (as the paper's up-convolution halves them), so it costs nothing, and its decoder's
