@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from reslib.layers.activations import make_activation
 from reslib.layers.checks import check_int
+from reslib.layers.init import init_weights
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -16,6 +18,7 @@ else:  # pragma: no cover - Python 3.10: typing_extensions comes with torch
     from typing_extensions import Unpack
 
 __all__ = [
+    "BlockMLP",
     "StagedNet",
     "Unpack",
     "channels_first_input",
@@ -98,3 +101,36 @@ def check_stages(layers: Sequence[int], planes: Sequence[int]) -> None:
         raise ValueError(f"need one block count per stage: layers={layers}, planes={planes}")
     for count, width in zip(layers, planes, strict=True):
         check_int("blocks per stage", count), check_int("planes per stage", width)
+
+
+class BlockMLP(nn.Module):
+    """A linear layer to ``width`` units, ``depth`` blocks made by ``block()``, a linear
+    classifier: the skeleton the fully connected families share (DeepMLP, HighwayMLP).
+
+    Shapes: ``(B, in_features) -> (B, num_classes)``; the weights are initialised last, by
+    :func:`reslib.layers.init_weights` with ``init``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        width: int,
+        depth: int,
+        block: Callable[[], nn.Module],
+        activation: str,
+        init: str,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_int("in_features", in_features)
+        for what, value in (("num_classes", num_classes), ("width", width), ("depth", depth)):
+            check_int(what, value)
+        self.stem = nn.Sequential(nn.Linear(in_features, width), make_activation(activation))
+        self.blocks = nn.Sequential(*(block() for _ in range(depth)))
+        self.head = nn.Linear(width, num_classes)
+        init_weights(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = channels_first_input(x, dim=0, in_channels=self.in_features, model=type(self).__name__)
+        return self.head(self.blocks(self.stem(x)))

@@ -50,7 +50,12 @@ from reslib.layers import (
     make_norm,
     make_shortcut,
 )
-from reslib.models.base import StagedNet, channels_first_input, cifar_units, count_parameters
+from reslib.models.base import (
+    BlockMLP,
+    StagedNet,
+    cifar_units,
+    count_parameters,
+)
 
 Carry = Literal["coupled", "uncoupled"]
 CARRIES: tuple[str, ...] = ("coupled", "uncoupled")
@@ -186,7 +191,7 @@ def highway_layer(
     )
 
 
-class HighwayMLP(nn.Module):
+class HighwayMLP(BlockMLP):
     """The fully connected highway network of Srivastava et al. 2015 (arXiv 1505.00387, Fig. 1):
     a plain layer to ``width`` units, ``depth`` highway layers, a linear classifier.
 
@@ -216,30 +221,17 @@ class HighwayMLP(nn.Module):
         norm: Norm = "none",
         init: Init = "xavier",
     ) -> None:
-        super().__init__()
-        self.in_features = check_int("in_features", in_features)
-        for what, value in (("num_classes", num_classes), ("width", width), ("depth", depth)):
-            check_int(what, value)
-        self.stem = nn.Sequential(nn.Linear(in_features, width), make_activation(activation))
-        self.blocks = nn.Sequential(
-            *(
-                highway_layer(
-                    width,
-                    gate_bias=gate_bias,
-                    carry=carry,
-                    skip=skip,
-                    activation=activation,
-                    norm=norm,
-                )
-                for _ in range(depth)
-            )
+        super().__init__(
+            in_features,
+            num_classes,
+            width=width,
+            depth=depth,
+            block=lambda: highway_layer(
+                width, gate_bias=gate_bias, carry=carry, skip=skip, activation=activation, norm=norm
+            ),
+            activation=activation,
+            init=init,
         )
-        self.head = nn.Linear(width, num_classes)
-        init_weights(self, init)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = channels_first_input(x, dim=0, in_channels=self.in_features, model="HighwayMLP")
-        return self.head(self.blocks(self.stem(x)))
 
 
 class HighwayConvNet(StagedNet):

@@ -29,7 +29,7 @@ from reslib.layers import (
     make_norm,
     make_shortcut,
 )
-from reslib.models.base import channels_first_input
+from reslib.models.base import BlockMLP, channels_first_input
 
 
 def _layer(weight: nn.Module, norm: str, width: int, dim: int, activation: str) -> nn.Sequential:
@@ -37,7 +37,7 @@ def _layer(weight: nn.Module, norm: str, width: int, dim: int, activation: str) 
     return nn.Sequential(weight, make_norm(norm, width, dim), make_activation(activation))
 
 
-class DeepMLP(nn.Module):
+class DeepMLP(BlockMLP):
     """A deep fully connected net: input layer, ``depth`` hidden blocks, output layer.
 
     Each hidden block is Linear -> norm -> activation wrapped in a shortcut (``skip``), so
@@ -68,26 +68,18 @@ class DeepMLP(nn.Module):
         norm: Norm = "none",
         skip: Skip = "none",
     ) -> None:
-        super().__init__()
-        self.in_features = check_int("in_features", in_features)
-        for what, value in (("num_classes", num_classes), ("width", width), ("depth", depth)):
-            check_int(what, value)
-        self.stem = nn.Sequential(nn.Linear(in_features, width), make_activation(activation))
-        self.blocks = nn.Sequential(
-            *(
-                ResidualBlock(
-                    _layer(nn.Linear(width, width), norm, width, 0, activation),
-                    make_shortcut(width, width, skip=skip, dim=1),
-                )
-                for _ in range(depth)
-            )
+        super().__init__(
+            in_features,
+            num_classes,
+            width=width,
+            depth=depth,
+            block=lambda: ResidualBlock(
+                _layer(nn.Linear(width, width), norm, width, 0, activation),
+                make_shortcut(width, width, skip=skip, dim=1),
+            ),
+            activation=activation,
+            init=init,
         )
-        self.head = nn.Linear(width, num_classes)
-        init_weights(self, init)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = channels_first_input(x, dim=0, in_channels=self.in_features, model="DeepMLP")
-        return self.head(self.blocks(self.stem(x)))
 
 
 class DeepConv1d(nn.Module):
