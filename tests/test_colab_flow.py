@@ -260,7 +260,14 @@ def test_chapter_runs_as_on_colab(
     code = [c for c in done.cells if c.cell_type == "code"]
     assert code[0].outputs == [], "the install cell ran pip although reslib was installed"
     text = "".join(o.get("text", "") for c in code for o in c.outputs if o.output_type == "stream")
-    assert "✓" in text, "no claim was checked"
+    # a claim shows as rich display output (an HTML badge with a plain-text form)
+    shown = "".join(
+        o.get("data", {}).get("text/plain", "")
+        for c in code
+        for o in c.outputs
+        if o.output_type in ("display_data", "execute_result")
+    )
+    assert "✓" in shown, "no claim was checked"
     (line,) = [ln for ln in text.splitlines() if ln.startswith("COLAB-FLOW ")]
     seen = json.loads(line.removeprefix("COLAB-FLOW "))
     assert Path(seen["python"]).parent == colab_env["python"].parent, seen
