@@ -15,6 +15,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from reslib.layers.checks import check_int
+
 
 @runtime_checkable
 class Metric(Protocol):
@@ -105,10 +107,7 @@ class MeanIoU:
     name: str = "mean IoU"
 
     def __post_init__(self) -> None:
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
-            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
-        if self.num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes}")
+        check_int("num_classes", self.num_classes, minimum=2)
 
     def zeros(self, device: torch.device) -> torch.Tensor:
         # rows: intersection, predicted area, labelled area, per class
@@ -212,11 +211,8 @@ class BoundaryF1:
     name: str = "boundary F1"
 
     def __post_init__(self) -> None:
-        MeanIoU(self.num_classes)  # the same check of num_classes
-        if isinstance(self.tolerance, bool) or not isinstance(self.tolerance, int):
-            raise ValueError(f"tolerance must be an int >= 0, got {self.tolerance!r}")
-        if self.tolerance < 0:
-            raise ValueError(f"tolerance must be an int >= 0, got {self.tolerance}")
+        check_int("num_classes", self.num_classes, minimum=2)
+        check_int("tolerance", self.tolerance, minimum=0)
 
     def zeros(self, device: torch.device) -> torch.Tensor:
         # rows: predicted boundary near the true one, predicted boundary, true boundary near
