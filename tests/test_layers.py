@@ -145,6 +145,8 @@ def test_activations_are_fresh_not_in_place_and_named() -> None:
         "tanh": nn.Tanh,
         "sigmoid": nn.Sigmoid,
         "gelu": nn.GELU,
+        "elu": nn.ELU,
+        "leaky_relu": nn.LeakyReLU,
         "identity": nn.Identity,
     }
     assert set(ACTIVATIONS) == set(expected)

@@ -6,7 +6,9 @@
   the plain twin's zero;
 * :mod:`~reslib.layers.norms` and :mod:`~reslib.layers.activations` - one table each, one
   meaning per name;
-* :mod:`~reslib.layers.init` - initialisers; :mod:`~reslib.layers.drop` - DropPath;
+* :mod:`~reslib.layers.init` - initialisers (He, zero-init, Fixup); :mod:`~reslib.layers.drop` -
+  DropPath, DropBranch and the linear decay rule; :mod:`~reslib.layers.checkpointing` -
+  checkpointed segments;
 * :mod:`~reslib.layers.checks` - the input checks every builder uses;
 * :mod:`~reslib.layers.dims` - conv/norm/pool classes by number of spatial dimensions.
 
@@ -32,10 +34,18 @@ from reslib.layers.blocks import (
     blocks,
     named_blocks,
 )
+from reslib.layers.checkpointing import CheckpointedSequential, buffers_kept
 from reslib.layers.checks import check_choice, check_float, check_int
 from reslib.layers.dims import conv_layer, global_pool
-from reslib.layers.drop import DropPath
-from reslib.layers.init import INITS, Init, init_weights, zero_last_layer_
+from reslib.layers.drop import DropBranch, DropPath, linear_decay
+from reslib.layers.init import (
+    INITS,
+    Init,
+    fixup_init_,
+    fixup_scale,
+    init_weights,
+    zero_last_layer_,
+)
 from reslib.layers.norms import NORMS, Norm, group_count, make_norm
 from reslib.layers.shortcuts import (
     SHORTCUTS,
@@ -62,8 +72,10 @@ __all__ = [
     "Activation",
     "Block",
     "ChannelMask",
+    "CheckpointedSequential",
     "ConcatBlock",
     "Detached",
+    "DropBranch",
     "DropPath",
     "Gate",
     "GatedBlock",
@@ -79,13 +91,17 @@ __all__ = [
     "Skip",
     "Zero",
     "blocks",
+    "buffers_kept",
     "check_choice",
     "check_float",
     "check_int",
     "conv_layer",
+    "fixup_init_",
+    "fixup_scale",
     "global_pool",
     "group_count",
     "init_weights",
+    "linear_decay",
     "make_activation",
     "make_norm",
     "make_shortcut",

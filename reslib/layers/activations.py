@@ -10,13 +10,15 @@ from torch import nn
 
 from reslib.layers.checks import check_choice
 
-Activation = Literal["relu", "tanh", "sigmoid", "gelu", "identity"]
+Activation = Literal["relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu", "identity"]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
     "gelu": nn.GELU,
+    "elu": nn.ELU,  # Clevert et al. 2015 (arXiv 1511.07289), alpha = 1
+    "leaky_relu": nn.LeakyReLU,  # slope 0.01 for x < 0
     "identity": nn.Identity,
 }
 
