@@ -16,13 +16,16 @@ def test_smoke_run_writes_a_report_with_provenance(tmp_path: Path) -> None:
     report = bench.main(["--smoke", "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     variants = {r["variant"] for r in report["results"]}
-    assert variants == {"fast", "baseline (DataLoader, CPU transforms, fp32, NCHW)"}
+    assert variants == {"default", bench.BASELINE}
     for r in report["results"]:
         assert r["images_per_s"] > 0 and r["steps"] == 2 and r["batch_size"] == 16
         assert r["epoch_seconds"] == pytest.approx(bench.EPOCH_IMAGES / r["images_per_s"])
     assert report["provenance"]["torch"] == torch.__version__
     assert report["settings"]["smoke"] is True
-    assert report["speedup_fast_over_baseline"]["resnet20"] > 0
+    assert report["speedup_default_over_baseline"]["resnet20"] > 0
+    # on the CPU the default path is eager fp32, and it says so
+    default = next(r for r in report["results"] if r["variant"] == "default")
+    assert default["setup"] == "fp32 · eager" and default["compile_seconds"] == 0.0
 
 
 def test_baseline_dataset_augments_each_image_on_its_own() -> None:
@@ -72,6 +75,8 @@ def test_benchmark_runs_on_cuda_and_reports_gpu_memory(tmp_path: Path) -> None:
     )
     assert report["provenance"]["gpu"]
     assert all(r["peak_memory_mb"] > 0 for r in report["results"])
+    default = next(r for r in report["results"] if r["variant"] == "default")
+    assert "CUDA graphs" in default["setup"] and default["compile_seconds"] > 0
 
 
 @pytest.mark.parametrize(

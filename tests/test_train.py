@@ -454,7 +454,8 @@ def test_random_crop_flip_on_cuda() -> None:
         (dict(warmup_steps=1.5), r"warmup_steps must be an int >= 0"),
         (dict(grad_clip=math.inf), r"grad_clip must be a finite number > 0"),
         (dict(compile="fastest"), r"compile mode 'fastest'.*reduce-overhead.*max-autotune"),
-        (dict(amp="yes"), r"amp must be True or False"),
+        (dict(precision="half"), r"unknown precision .half.: expected .auto. or one of"),
+        (dict(sync_batchnorm="yes"), r"sync_batchnorm must be True or False"),
     ],
 )
 def test_config_rejects_values_that_used_to_pass(kwargs: dict[str, object], message: str) -> None:

@@ -6,10 +6,16 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from reslib.train.precision import PRECISIONS
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "multistep")
-# torch.compile's modes; True means the default mode and False no compilation
+# torch.compile's modes; True means the default mode, False no compilation and "auto" CUDA
+# graphs ("reduce-overhead") on CUDA, eager elsewhere
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# CUDA graphs without the inductor compiler (torch.compile(backend="cudagraphs")): graphs of
+# the eager kernels, which record in seconds where inductor compiles for tens of seconds
+GRAPHS_ONLY = "cudagraphs"
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -49,12 +55,21 @@ class TrainConfig:
         milestones: fractions of training in (0, 1) for ``"multistep"``.
         warmup_steps: linear warm-up from 0 over this many steps.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping).
-        amp: autocast on CUDA (bf16 if supported, else fp16 with a GradScaler); no-op on CPU.
+        precision: ``"auto"`` (the policy of :mod:`reslib.train.precision`: TF32 for small
+            nets on an A100/H100-class GPU, bf16 for large ones, fp16 with a gradient scaler on
+            a T4 or V100, fp32 on the CPU), or one of ``"fp32"``, ``"tf32"``, ``"bf16"``,
+            ``"fp16"``. GPU formats fall back to fp32 on the CPU.
         channels_last: NHWC memory layout for conv nets; ``None`` means "on CUDA".
-        compile: wrap the model in ``torch.compile`` (opt-in: compiling takes a while); a string
-            picks the mode, one of :data:`COMPILE_MODES`, e.g. ``"reduce-overhead"`` (CUDA
-            graphs: fewer kernel launches, which matters for small nets that leave the GPU
-            waiting on Python).
+        compile: ``"auto"`` (the default) records the training step in CUDA graphs on a GPU
+            (``torch.compile(mode="reduce-overhead")``: one launch replays the whole forward
+            and backward pass, which matters for small nets that leave the GPU waiting on
+            Python) and runs eagerly on the CPU and under DistributedDataParallel; ``False``
+            never compiles; ``True`` or a mode of :data:`COMPILE_MODES` compiles anywhere;
+            ``"cudagraphs"`` records the eager kernels in CUDA graphs without compiling new
+            ones (fast to set up). A compilation that fails falls back to eager with a warning.
+        sync_batchnorm: under ``torchrun`` with several processes, turn BatchNorm layers into
+            ``SyncBatchNorm`` (statistics over the global batch, not each process's share); it
+            matters when the per-GPU batch is small. Ignored in a single process.
     """
 
     epochs: int = 10
@@ -66,9 +81,10 @@ class TrainConfig:
     milestones: tuple[float, ...] = (0.5, 0.75)
     warmup_steps: int = 0
     grad_clip: float | None = None
-    amp: bool = True
+    precision: Literal["auto", "fp32", "tf32", "bf16", "fp16"] = "auto"
     channels_last: bool | None = None
-    compile: bool | str = False
+    compile: bool | str = "auto"
+    sync_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1)
@@ -88,14 +104,18 @@ class TrainConfig:
         _check_int("warmup_steps", self.warmup_steps, 0)
         if self.grad_clip is not None:
             _check_real("grad_clip", self.grad_clip, positive=True)
-        for name in ("amp", "channels_last"):
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ValueError(
+                f"unknown precision {self.precision!r}: expected 'auto' or one of {PRECISIONS}"
+            )
+        for name in ("channels_last", "sync_batchnorm"):
             value = getattr(self, name)
             if not isinstance(value, bool) and not (name == "channels_last" and value is None):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
-        if not isinstance(self.compile, bool) and self.compile not in COMPILE_MODES:
+        modes = ("auto", GRAPHS_ONLY, *COMPILE_MODES)
+        if not isinstance(self.compile, bool) and self.compile not in modes:
             raise ValueError(
-                f"unknown compile mode {self.compile!r}: expected False, True or one of "
-                f"{COMPILE_MODES}"
+                f"unknown compile mode {self.compile!r}: expected False, True or one of {modes}"
             )
 
     def as_dict(self) -> dict[str, Any]:

@@ -17,6 +17,8 @@ class History:
 
     ``train_metric`` and ``test_metric`` hold the run's metric (named by ``metric``, e.g.
     ``"accuracy"`` or ``"mean IoU"``); the test lists are empty without a test loader.
+    ``seconds`` is the cumulative training time; the time spent compiling the model and
+    recording its CUDA graphs (the first steps on a GPU) is ``compile_seconds``, apart.
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -25,8 +27,10 @@ class History:
     test_loss: list[float] = field(default_factory=list)
     test_metric: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)  # the rate of each epoch's last step
-    seconds: list[float] = field(default_factory=list)  # cumulative wall time
+    seconds: list[float] = field(default_factory=list)  # cumulative training wall time
     metric: str = "accuracy"
+    compile_seconds: float = 0.0  # compiling and recording CUDA graphs, apart from ``seconds``
+    setup: str = ""  # how the steps ran: precision, CUDA graphs or eager, processes
     provenance: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -34,7 +38,7 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
     def __len__(self) -> int:
         return len(self.epoch)
@@ -67,5 +71,8 @@ class History:
         if self.test_loss:
             parts.append(f"test loss {self.test_loss[-1]:.4f}")
             parts.append(f"test {self.metric} {self.test_metric[-1]:.3f}")
-        parts.append(f"{self.seconds[-1]:.1f} s")
+        timing = f"{self.seconds[-1]:.1f} s"
+        if self.compile_seconds:
+            timing += f" (+ {self.compile_seconds:.1f} s compiling)"
+        parts.append(timing + (f" · {self.setup}" if self.setup else ""))
         return " · ".join(parts) + (f"\n  [{self.provenance}]" if self.provenance else "")

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from reslib.layers.checks import check_int
+from reslib.train.distributed import all_reduce_max, all_reduce_sum
 
 
 @runtime_checkable
@@ -154,18 +155,24 @@ class Totals:
         self.counts = self.counts + self.metric.counts(out.detach(), y)
         self.samples += y.shape[0]
 
-    def read(self) -> tuple[float, float, int | None]:
+    def read(self, across_processes: bool = False) -> tuple[float, float, int | None]:
         """Mean loss, metric value and the first bad step (``None``: all finite).
 
-        The one host sync of a pass: everything is read in a single transfer.
+        The one host sync of a pass: everything is read in a single transfer. With
+        ``across_processes`` the sums are first all-reduced over a ``torchrun`` process group,
+        so every process reads the numbers of the whole (global) pass.
         """
-        head = torch.stack([self.loss.double(), self.first_bad_step.double()])
-        values = torch.cat([head, self.counts.flatten().double()]).tolist()
-        bad = int(values[1])
+        samples = torch.tensor([float(self.samples)], dtype=torch.float64, device=self.loss.device)
+        sums = torch.cat([self.loss.double().reshape(1), samples, self.counts.flatten().double()])
+        bad = self.first_bad_step.double().reshape(1)
+        if across_processes:
+            sums, bad = all_reduce_sum(sums), all_reduce_max(bad)
+        values = torch.cat([bad, sums]).tolist()
+        first_bad, loss_sum, n = int(values[0]), values[1], values[2]
         return (
-            values[0] / max(self.samples, 1),
-            self.metric.value(values[2:]),
-            (bad if bad >= 0 else None),
+            loss_sum / max(n, 1),
+            self.metric.value(values[3:]),
+            (first_bad if first_bad >= 0 else None),
         )
 
 

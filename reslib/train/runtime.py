@@ -1,37 +1,15 @@
-"""Where and how the steps run: device, autocast precision, memory layout, compilation, and
-the checks that a loader can feed a run of several epochs."""
+"""Where and how the steps run: device, memory layout, compilation, and the checks that a
+loader can feed a run of several epochs. (Precision has its own module, :mod:`.precision`.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
 from torch import nn
 
 from reslib.train.config import TrainConfig
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16; ``None`` (no autocast) on the CPU."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def autocast(device: torch.device, enabled: bool) -> AbstractContextManager[Any]:
-    """Autocast to :func:`autocast_dtype` on CUDA; a no-op on the CPU or when disabled."""
-    dtype = autocast_dtype(device)
-    if not enabled or dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def make_scaler(cfg: TrainConfig, device: torch.device) -> torch.amp.GradScaler:
-    """A gradient scaler, enabled only for fp16 autocast (bf16 has fp32's range)."""
-    enabled = cfg.amp and autocast_dtype(device) == torch.float16
-    return torch.amp.GradScaler(device.type, enabled=enabled)
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -41,21 +19,28 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def prepare(model: nn.Module, cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, bool]:
-    """Put a conv net in channels_last (in place) and compile it if asked.
-
-    Returns the module the steps call (compiled or ``model`` itself) and whether input batches
-    of images should be made channels_last too.
-    """
+def use_channels_last(model: nn.Module, cfg: TrainConfig, device: torch.device) -> bool:
+    """Put a 2-D conv net in channels_last (in place) where ``cfg`` asks (by default on CUDA);
+    return whether input batches should be made channels_last too."""
     has_conv2d = any(isinstance(m, nn.Conv2d) for m in model.modules())
     wanted = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
-    channels_last = wanted and has_conv2d
-    if channels_last:
+    if wanted and has_conv2d:
         model.to(memory_format=torch.channels_last)
-    if not cfg.compile:
-        return model, channels_last
-    mode = cfg.compile if isinstance(cfg.compile, str) else None
-    return torch.compile(model, mode=mode), channels_last  # type: ignore[return-value]
+    return wanted and has_conv2d
+
+
+def compile_mode(cfg: TrainConfig, device: torch.device, distributed: bool) -> str | None:
+    """The ``torch.compile`` mode the steps use, or ``None`` for eager.
+
+    ``"auto"`` means CUDA graphs (``"reduce-overhead"``) on a single GPU and eager on the CPU
+    (whose steps are not launch-bound) and under DistributedDataParallel (whose gradient
+    all-reduce runs between the backward kernels a graph would capture).
+    """
+    if cfg.compile == "auto":
+        return "reduce-overhead" if device.type == "cuda" and not distributed else None
+    if cfg.compile is False:
+        return None
+    return "default" if cfg.compile is True else str(cfg.compile)
 
 
 def to_device(

@@ -1,15 +1,17 @@
 """Training-speed benchmark: reslib's fast path against the loop a typical tutorial writes.
 
     python -m reslib.bench                         # on a GPU: ResNet-20 and -56, batch 512
-    python -m reslib.bench --ablation --out r.json # plus the fast path with each trick removed
+    python -m reslib.bench --ablation --out r.json # plus the default with each trick removed
+    python -m reslib.bench --sweep --models resnet20 resnet50  # tf32 vs bf16 per model size
     python -m reslib.bench --smoke                 # tiny CPU configuration: checks it runs
 
 Both sides train the same model with the same batch size and optimizer on the same
 CIFAR-shaped synthetic data (no download), for a fixed number of steps after a warm-up:
 
-* **fast** - :func:`reslib.fit` over a :class:`reslib.data.TensorLoader` whose data sit on the
-  GPU, with batched on-GPU crop and flip, channels_last and autocast (bf16, or fp16 with a
-  gradient scaler), and one host sync per epoch;
+* **default** - :func:`reslib.fit` with its defaults, over a :class:`reslib.data.TensorLoader`
+  whose data sit on the GPU, with batched on-GPU crop and flip: CUDA graphs for the step, the
+  precision policy of :mod:`reslib.train.precision` (TF32 for these nets on an H100), channels_last
+  and one host sync per epoch;
 * **baseline** - ``torch.utils.data.DataLoader`` with torchvision transforms applied per image
   on the CPU by worker processes, fp32, NCHW, and ``loss.item()`` after every step.
 
@@ -23,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -33,43 +34,54 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
+from reslib.bench.baseline import AugmentedImages, cpu_loader, run_baseline, steps_of
+from reslib.bench.timing import median_seconds
 from reslib.data import Split, TensorLoader, random_crop_flip, synthetic_images
 from reslib.models import resnet
 from reslib.profiles import default_device, reslib_version
-from reslib.train import TrainConfig, fit
+from reslib.train import History, TrainConfig, fit
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "resnet20": resnet.resnet20,
     "resnet56": resnet.resnet56,
+    "resnet110": resnet.resnet110,
+    # ImageNet ResNets on 32x32 inputs: the sweep's large models (11.7M and 25.6M parameters)
+    "resnet18": resnet.resnet18,
+    "resnet50": resnet.resnet50,
 }
 EPOCH_IMAGES = 50_000  # one CIFAR-10 training epoch
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One way to train: which of the fast path's techniques are on."""
+    """One way to train: which of the default path's techniques are on."""
 
     name: str
     gpu_data: bool = True  # data resident on the device, augmented there in batches
     channels_last: bool = True
-    amp: bool = True
-    compile: bool | str = False
+    precision: str = "auto"
+    compile: bool | str = "auto"  # "auto": CUDA graphs on a GPU
     sync_every_step: bool = False  # read the loss on the host after every step
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels for the fixed shapes
 
 
-FAST = Variant("fast")
+FAST = Variant("default")
 ABLATIONS = (
-    replace(FAST, name="fast - GPU-resident data (DataLoader + CPU transforms)", gpu_data=False),
-    replace(FAST, name="fast - channels_last", channels_last=False),
-    replace(FAST, name="fast - autocast (fp32)", amp=False),
-    replace(FAST, name="fast + host sync every step", sync_every_step=True),
-    replace(FAST, name="fast - cudnn.benchmark", cudnn_benchmark=False),
-    replace(FAST, name="fast + torch.compile", compile=True),
-    replace(FAST, name="fast + torch.compile(mode='reduce-overhead')", compile="reduce-overhead"),
+    replace(FAST, name="default - CUDA graphs (eager)", compile=False),
+    replace(
+        FAST, name="default, graphs without inductor (backend cudagraphs)", compile="cudagraphs"
+    ),
+    replace(FAST, name="default - GPU-resident data (DataLoader + CPU transforms)", gpu_data=False),
+    replace(FAST, name="default - channels_last", channels_last=False),
+    replace(FAST, name="default, bf16 autocast instead of TF32", precision="bf16"),
+    replace(FAST, name="default, strict fp32 instead of TF32", precision="fp32"),
+    replace(FAST, name="default + host sync every step", sync_every_step=True),
+    replace(FAST, name="default - cudnn.benchmark", cudnn_benchmark=False),
+    replace(FAST, name="eager, bf16 autocast (the old default)", compile=False, precision="bf16"),
 )
+SWEEP = tuple(replace(FAST, name=f"default, {p}", precision=p) for p in ("tf32", "bf16"))
+BASELINE = "baseline (DataLoader, CPU transforms, fp32, NCHW)"
 
 
 @dataclass
@@ -82,81 +94,8 @@ class Result:
     images_per_s: float
     epoch_seconds: float  # time for a 50,000-image epoch at this rate
     peak_memory_mb: float | None
-
-
-class AugmentedImages(Dataset):
-    """The textbook dataset: one image at a time through torchvision transforms."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        from torchvision import transforms
-
-        self.x, self.y = x, y
-        self.transform = transforms.Compose(
-            [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
-        )
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(self.x[i]), self.y[i]
-
-
-def _cpu_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, workers: int) -> DataLoader:
-    return DataLoader(
-        AugmentedImages(x, y),
-        batch_size=batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=workers,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=workers > 0,
-    )
-
-
-class _Timer:
-    """CUDA events on a GPU (they time the GPU's work, not the launch), else the wall clock."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-
-    def __enter__(self) -> _Timer:
-        if self.cuda:
-            torch.cuda.synchronize()
-            self.start, self.end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
-            self.start.record()
-        else:
-            self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.cuda:
-            self.end.record()
-            torch.cuda.synchronize()
-            self.seconds = self.start.elapsed_time(self.end) / 1000
-        else:
-            self.seconds = time.perf_counter() - self.t0
-
-
-def _median_seconds(work: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """The median time of ``repeats`` runs of ``work``: robust to one slow run."""
-    times = []
-    for _ in range(repeats):
-        with _Timer(device) as timer:
-            work()
-        times.append(timer.seconds)
-    return sorted(times)[len(times) // 2]
-
-
-def _steps(loader: Iterable[Any], n: int) -> Iterable[Any]:
-    """The first ``n`` batches of ``loader``, cycling if it is shorter."""
-    done = 0
-    while done < n:
-        for batch in loader:
-            yield batch
-            done += 1
-            if done == n:
-                return
+    compile_seconds: float = 0.0  # compiling and recording graphs, once, before the timing
+    setup: str = ""  # what fit reported it ran: precision, graphs or eager
 
 
 class _Limited:
@@ -170,7 +109,7 @@ class _Limited:
         return self.n
 
     def __iter__(self) -> Iterable[Any]:
-        return iter(_steps(self.loader, self.n))
+        return iter(steps_of(self.loader, self.n))
 
 
 def run_fast(
@@ -184,8 +123,9 @@ def run_fast(
     workers: int,
     device: torch.device,
     repeats: int = 1,
-) -> float:
-    """Seconds for ``steps`` steps of :func:`reslib.fit` with variant ``v`` (after warm-up)."""
+) -> tuple[float, History]:
+    """Seconds for ``steps`` steps of :func:`reslib.fit` with variant ``v`` (after warm-up),
+    and the History of the warm-up run, which holds the compile time."""
     if v.gpu_data:
         on_device = data.to(device)
         loader: Iterable[Any] = TensorLoader(
@@ -197,14 +137,14 @@ def run_fast(
             augment=random_crop_flip,
         )
     else:
-        loader = _cpu_loader(data.x_train, data.y_train, batch_size, workers)
+        loader = cpu_loader(data.x_train, data.y_train, batch_size, workers)
     config = TrainConfig(
         epochs=1,
         lr=0.1,
         optimizer="sgd",
         momentum=0.9,
         weight_decay=5e-4,
-        amp=v.amp,
+        precision=v.precision,  # type: ignore[arg-type]
         channels_last=None if v.channels_last else False,  # None: on CUDA only
         compile=v.compile,
     )
@@ -216,43 +156,13 @@ def run_fast(
         return loss
 
     torch.backends.cudnn.benchmark = v.cudnn_benchmark
-    fit(model, _Limited(loader, warmup), config, loss_fn=loss_fn, progress=False)
-    return _median_seconds(
+    first = fit(model, _Limited(loader, warmup), config, loss_fn=loss_fn, progress=False)
+    seconds = median_seconds(
         lambda: fit(model, _Limited(loader, steps), config, loss_fn=loss_fn, progress=False),
         device,
         repeats,
     )
-
-
-def run_baseline(
-    model: nn.Module,
-    data: Split,
-    *,
-    batch_size: int,
-    steps: int,
-    warmup: int,
-    workers: int,
-    device: torch.device,
-    repeats: int = 1,
-) -> float:
-    """Seconds for ``steps`` steps of the tutorial loop (after warm-up)."""
-    loader = _cpu_loader(data.x_train, data.y_train, batch_size, workers)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    model.train()
-
-    def train(n: int) -> None:
-        running_loss = 0.0
-        for x, y in _steps(loader, n):
-            x, y = x.to(device), y.to(device)
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            running_loss += loss.item()
-
-    torch.backends.cudnn.benchmark = False  # torch's default, which a tutorial keeps
-    train(warmup)
-    return _median_seconds(lambda: train(steps), device, repeats)
+    return seconds, first
 
 
 def provenance(device: torch.device) -> dict[str, Any]:
@@ -286,6 +196,7 @@ def benchmark(
     ablation: bool,
     images: int,
     device: torch.device,
+    sweep: bool = False,
     repeats: int = 3,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -303,15 +214,29 @@ def benchmark(
     data = synthetic_images(images, batch_size, seed=seed)
     results: list[Result] = []
 
-    def record(name: str, variant: str, seconds: float) -> None:
+    def record(name: str, variant: str, seconds: float, first: History | None = None) -> None:
         rate = steps * batch_size / seconds
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        compiling, setup = (first.compile_seconds, first.setup) if first else (0.0, "")
         results.append(
-            Result(name, variant, batch_size, steps, seconds, rate, EPOCH_IMAGES / rate, peak)
+            Result(
+                name,
+                variant,
+                batch_size,
+                steps,
+                seconds,
+                rate,
+                EPOCH_IMAGES / rate,
+                peak,
+                compiling,
+                setup,
+            )
         )
         print(
-            f"{name:9s} {variant:58s} {rate:10,.0f} img/s  {EPOCH_IMAGES / rate:7.2f} s/epoch"
-            + (f"  peak {peak:,.0f} MiB" if peak is not None else ""),
+            f"{name:9s} {variant:56s} {rate:10,.0f} img/s  {EPOCH_IMAGES / rate:7.3f} s/epoch"
+            + (f"  compile {compiling:5.1f} s" if compiling else "")
+            + (f"  peak {peak:,.0f} MiB" if peak is not None else "")
+            + (f"  [{setup}]" if setup else ""),
             flush=True,
         )
 
@@ -326,19 +251,19 @@ def benchmark(
     # one untimed run first, so the first measured configuration does not pay for CUDA's
     # start-up and the GPU's clocks ramping up
     run_fast(fresh(models[0]), data, FAST, **common)
-    variants = (FAST, *ABLATIONS) if ablation else (FAST,)
+    variants = SWEEP if sweep else (FAST, *ABLATIONS) if ablation else (FAST,)
     for name in models:
         for v in variants:
-            seconds = run_fast(fresh(name), data, v, repeats=repeats, **common)
-            record(name, v.name, seconds)
-        seconds = run_baseline(fresh(name), data, repeats=repeats, **common)
-        record(name, "baseline (DataLoader, CPU transforms, fp32, NCHW)", seconds)
+            seconds, first = run_fast(fresh(name), data, v, repeats=repeats, **common)
+            record(name, v.name, seconds, first)
+        if not sweep:
+            record(name, BASELINE, run_baseline(fresh(name), data, repeats=repeats, **common))
 
     speedup = {}
-    for name in models:
+    for name in models if not sweep else ():
         rates = {r.variant: r.images_per_s for r in results if r.model == name}
-        speedup[name] = rates["fast"] / rates["baseline (DataLoader, CPU transforms, fp32, NCHW)"]
-        print(f"{name}: fast path / baseline = {speedup[name]:.2f}x")
+        speedup[name] = rates[FAST.name] / rates[BASELINE]
+        print(f"{name}: default path / baseline = {speedup[name]:.2f}x")
     return {
         "provenance": provenance(device),
         "settings": dict(
@@ -352,7 +277,7 @@ def benchmark(
             data="synthetic CIFAR-shaped (3x32x32)",
         ),
         "results": [asdict(r) for r in results],
-        "speedup_fast_over_baseline": speedup,
+        "speedup_default_over_baseline": speedup,
     }
 
 
@@ -389,6 +314,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--images", type=positive, default=10_000, help="synthetic training images")
     parser.add_argument("--ablation", action="store_true", help="also time each trick removed")
     parser.add_argument(
+        "--sweep", action="store_true", help="only the default path in tf32 and in bf16, per model"
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help="tiny CPU-sized run: checks the benchmark works, measures nothing useful",
@@ -409,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         warmup=args.warmup,
         workers=args.workers,
         ablation=args.ablation,
+        sweep=args.sweep,
         repeats=args.repeats,
         images=args.images,
         device=device,
@@ -421,5 +350,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return report
 
 
-if __name__ == "__main__":
-    main()
+__all__ = ["AugmentedImages", "BASELINE", "EPOCH_IMAGES", "MODELS", "benchmark", "main"]

@@ -1,0 +1,209 @@
+"""The GPU fast path's decisions, tested on the CPU: the precision policy (with mocked device
+properties), the compile mode, CUDA-graph routing by shape and the fallback to eager."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import reslib
+from reslib.data import TensorLoader, synthetic_images
+from reslib.train import TrainConfig, fit
+from reslib.train.precision import (
+    LARGE_MODEL_PARAMETERS,
+    autocast,
+    choose_precision,
+    make_scaler,
+    matmul_precision,
+    resolve_precision,
+)
+from reslib.train.runtime import compile_mode
+
+CUDA = torch.device("cuda", 0)
+CPU = torch.device("cpu")
+
+
+def _gpu(monkeypatch: pytest.MonkeyPatch, capability: tuple[int, int], name: str) -> None:
+    """Pretend the machine has one GPU of this compute capability."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    # a T4 *reports* bf16 support (it emulates it): the policy must not ask
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+
+
+class Sized(nn.Module):
+    """A module with exactly ``n`` parameters and no memory behind them."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.empty(n, device="meta"))
+
+
+@pytest.mark.parametrize(
+    ("capability", "name", "params", "expected"),
+    [
+        ((6, 0), "Tesla P100", 1_000, "fp32"),  # no tensor cores
+        ((7, 0), "Tesla V100", 1_000, "fp16"),
+        ((7, 5), "Tesla T4", 1_000, "fp16"),  # reports bf16, emulates it: never bf16
+        ((7, 5), "Tesla T4", LARGE_MODEL_PARAMETERS * 2, "fp16"),
+        ((8, 0), "A100", 272_474, "tf32"),  # ResNet-20: launch-bound, TF32
+        ((9, 0), "H100", 1_730_714, "tf32"),  # ResNet-110
+        ((9, 0), "H100", LARGE_MODEL_PARAMETERS - 1, "tf32"),
+        ((9, 0), "H100", LARGE_MODEL_PARAMETERS, "bf16"),  # compute-bound: bf16
+        ((12, 0), "a future GPU", LARGE_MODEL_PARAMETERS, "bf16"),
+    ],
+)
+def test_precision_policy_per_gpu_generation_and_model_size(
+    monkeypatch: pytest.MonkeyPatch,
+    capability: tuple[int, int],
+    name: str,
+    params: int,
+    expected: str,
+) -> None:
+    _gpu(monkeypatch, capability, name)
+    assert choose_precision(CUDA, Sized(params)) == expected
+    assert resolve_precision("auto", CUDA, Sized(params)) == expected
+
+
+def test_the_cpu_trains_in_fp32_whatever_is_asked() -> None:
+    assert choose_precision(CPU, Sized(LARGE_MODEL_PARAMETERS)) == "fp32"
+    for asked in ("auto", "fp32", "tf32", "bf16", "fp16"):
+        assert resolve_precision(asked, CPU, Sized(10)) == "fp32"
+    assert not make_scaler("fp16", CPU).is_enabled()
+    with autocast(CPU, "bf16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_bf16_on_a_gpu_that_emulates_it_is_refused_with_a_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _gpu(monkeypatch, (7, 5), "Tesla T4")
+    with pytest.raises(ValueError, match=r"Tesla T4 .*compute capability < 8.0.*'auto'"):
+        resolve_precision("bf16", CUDA, Sized(10))
+    assert resolve_precision("fp16", CUDA, Sized(10)) == "fp16"
+
+
+def test_tf32_settings_are_set_on_cuda_only_and_restored() -> None:
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    with matmul_precision(CUDA, "tf32"):
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        with matmul_precision(CUDA, "fp32"):
+            assert not torch.backends.cuda.matmul.allow_tf32
+            assert not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+    with matmul_precision(CPU, "tf32"):  # the CPU has no TF32: nothing changes
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "distributed", "expected"),
+    [
+        ("auto", CUDA, False, "reduce-overhead"),  # CUDA graphs by default on one GPU
+        ("auto", CPU, False, None),  # the CPU path is unchanged: eager
+        ("auto", CUDA, True, None),  # DDP: eager
+        (False, CUDA, False, None),
+        (True, CPU, False, "default"),
+        ("cudagraphs", CUDA, False, "cudagraphs"),
+        ("max-autotune", CUDA, False, "max-autotune"),
+    ],
+)
+def test_compile_mode(
+    setting: bool | str, device: torch.device, distributed: bool, expected: str | None
+) -> None:
+    assert compile_mode(TrainConfig(compile=setting), device, distributed) == expected
+
+
+# --- the step: graphs for the steady shape, eager for the rest, eager when compiling fails ----
+
+
+def _loader(n: int = 100, batch_size: int = 32) -> TensorLoader:
+    split = synthetic_images(n, 8, shape=(1, 4, 4), seed=0)
+    return TensorLoader(split.x_train, split.y_train, batch_size=batch_size, shuffle=True)
+
+
+def _net() -> nn.Module:
+    reslib.seed_everything(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 10))
+
+
+class Recorder(nn.Module):
+    """Stands in for torch.compile's module: runs the model, records the batch sizes."""
+
+    def __init__(self, model: nn.Module, fail: bool = False) -> None:
+        super().__init__()
+        self.model, self.fail, self.sizes = model, fail, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fail:
+            raise RuntimeError("inductor: no C compiler found")
+        self.sizes.append(x.shape[0])
+        return self.model(x)
+
+
+def _fake_compile(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> list[Recorder]:
+    made: list[Recorder] = []
+
+    def compile_(model: nn.Module, **kwargs: object) -> Recorder:
+        made.append(Recorder(model, fail))
+        return made[-1]
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    return made
+
+
+def test_only_batches_of_the_first_shape_take_the_compiled_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = _fake_compile(monkeypatch)
+    loader = _loader(100, 32)  # three batches of 32, then one of 4
+    history = fit(_net(), loader, TrainConfig(epochs=2, compile=True), progress=False)
+    assert made[0].sizes == [32] * 6  # the short batches ran eagerly
+    assert history.setup == "fp32 · torch.compile(default)"
+    assert history.compile_seconds > 0 and len(history.seconds) == 2
+
+
+def test_a_failed_compile_falls_back_to_eager_with_a_warning_and_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    eager_model = _net()
+    eager = fit(eager_model, _loader(), TrainConfig(epochs=2, compile=False), progress=False)
+    _fake_compile(monkeypatch, fail=True)
+    model = _net()
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*no C compiler.*eagerly"):
+        history = fit(model, _loader(), TrainConfig(epochs=2, compile=True), progress=False)
+    assert history.setup.startswith("fp32 · eager (compile failed: RuntimeError")
+    assert history.train_loss == eager.train_loss  # the failed attempt changed nothing
+    for a, b in zip(model.parameters(), eager_model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_real_error_in_the_model_is_raised_not_swallowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fake_compile(monkeypatch)
+    bad = nn.Sequential(nn.Flatten(), nn.Linear(15, 10))  # expects 15 features, gets 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+            fit(bad, _loader(), TrainConfig(epochs=1, compile=True), progress=False)
+
+
+def test_the_cpu_default_is_eager_fp32_and_history_says_so() -> None:
+    history = fit(_net(), _loader(), TrainConfig(epochs=1), progress=False)
+    assert history.setup == "fp32 · eager" and history.compile_seconds == 0.0
+    assert "compiling" not in history.summary() and "fp32 · eager" in history.summary()
+    assert math.isfinite(history.train_loss[0])
+
+
+def test_history_from_an_older_checkpoint_without_the_new_fields_loads() -> None:
+    old: dict[str, object] = dict(
+        epoch=[1], train_loss=[1.0], train_metric=[0.5], test_loss=[], test_metric=[],
+        lr=[0.1], seconds=[2.0], metric="accuracy", provenance="",
+    )  # fmt: skip
+    h = reslib.History.from_dict(old)
+    assert h.compile_seconds == 0.0 and h.setup == "" and h.seconds == [2.0]
