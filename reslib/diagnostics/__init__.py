@@ -8,6 +8,7 @@ imports a model family: block-level tools work on any model through the block pr
 """
 
 from reslib.diagnostics.blocks import block_gradients, branch_norms, lesion, skip_retention
+from reslib.diagnostics.gradcam import grad_cam, mass_inside
 from reslib.diagnostics.gradients import (
     WEIGHT_LAYERS,
     ActivationStats,
@@ -24,21 +25,27 @@ from reslib.diagnostics.hooks import (
     record_gradients,
 )
 from reslib.diagnostics.memory import SavedMemory, saved_activation_bytes
+from reslib.diagnostics.recalibration import batch_norms, recalibrate_bn, recalibrated
 
 __all__ = [
     "WEIGHT_LAYERS",
     "ActivationStats",
     "SavedMemory",
     "activation_stats",
+    "batch_norms",
     "block_gradients",
     "branch_norms",
     "capture_inputs",
     "capture_outputs",
     "check_layers",
+    "grad_cam",
     "gradient_norms",
     "hooked",
     "lesion",
+    "mass_inside",
     "preserved_state",
+    "recalibrate_bn",
+    "recalibrated",
     "record_gradients",
     "saved_activation_bytes",
     "skip_retention",
