@@ -316,6 +316,10 @@ class TensorLoader:
         drop_last: drop the final incomplete batch.
         augment: optional batched transform applied to each input batch.
         seed: seed of the shuffling generator, so loaders are reproducible on their own.
+        shard: ``(rank, world_size)`` under ``torchrun``: ``batch_size`` is then the global
+            batch, and this process gets rows ``rank, rank + world_size, ...`` of each one.
+            Every process draws the same shuffle from the same seed, so the shards of a batch
+            are exactly the batch a single process would train on.
     """
 
     def __init__(
@@ -328,7 +332,18 @@ class TensorLoader:
         drop_last: bool = False,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
         seed: int = 0,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
+        rank, world = shard
+        if not 0 <= rank < world:
+            raise ValueError(
+                f"shard must be (rank, world_size) with 0 <= rank < world_size, got {shard}"
+            )
+        if batch_size % world:
+            raise ValueError(
+                f"batch_size {batch_size} (the global batch) does not split evenly over "
+                f"{world} processes; use a multiple of {world}"
+            )
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}")
         if x.device != y.device:
@@ -339,7 +354,7 @@ class TensorLoader:
             raise ValueError("cannot batch an empty dataset")
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.augment = augment
+        self.augment, self.shard = augment, (rank, world)
         self.generator = torch.Generator(device=x.device).manual_seed(seed)
 
     @property
@@ -357,8 +372,12 @@ class TensorLoader:
             if self.shuffle
             else None
         )
+        rank, world = self.shard
         for i in range(len(self)):
-            rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            start, stop = i * self.batch_size, min((i + 1) * self.batch_size, n)
+            if start + rank >= stop:
+                continue  # a short last batch with no row for this process
+            rows = slice(start + rank, stop, world)  # this process's share of the batch
             index = order[rows] if order is not None else rows
             xb, yb = self.x[index], self.y[index]
             yield (self.augment(xb) if self.augment is not None else xb), yb
@@ -372,10 +391,12 @@ def loaders(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     test_batch_size: int | None = None,
     seed: int = 0,
+    shard: tuple[int, int] = (0, 1),
 ) -> tuple[TensorLoader, TensorLoader]:
     """Train and test :class:`TensorLoader` for ``split``, moved to ``device`` once.
 
     The training loader shuffles (and augments, if given); the test loader does neither.
+    ``shard`` is as in :class:`TensorLoader` (both loaders are sharded).
     """
     for part, x in (("train", split.x_train), ("test", split.x_test)):
         if x.shape[0] == 0:
@@ -389,6 +410,8 @@ def loaders(
         shuffle=True,
         augment=augment,
         seed=seed,
+        shard=shard,
     )
-    test = TensorLoader(split.x_test, split.y_test, batch_size=test_batch_size or 4 * batch_size)
+    test_batch = test_batch_size or 4 * batch_size
+    test = TensorLoader(split.x_test, split.y_test, batch_size=test_batch, shard=shard)
     return train, test
