@@ -1,5 +1,7 @@
 """Train any reslib model on any reslib dataset with a named recipe, on one GPU or several.
 
+::
+
     python -m reslib.recipes --model resnet56 --data cifar10 --recipe he2016-cifar --out runs/r56
     torchrun --nproc-per-node 4 -m reslib.recipes --model resnet110 --data cifar10 \\
         --recipe he2016-cifar --checkpoint runs/r110.pt --out runs/r110
@@ -31,7 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from reslib import data, models
+import reslib.data as data
+import reslib.models as models
 from reslib.profiles import setup
 from reslib.train import TrainConfig, fit
 from reslib.train import distributed as dist
