@@ -16,16 +16,16 @@ each seed and the measured numbers each claim printed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
 import sys
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cells import run_cells  # benchmarks/cells.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
 VERDICT = re.compile(
@@ -41,35 +41,6 @@ class Run:
     cpu: float = 0.0  # CPU seconds of the run (one thread): its wall time on an idle machine
     claims: list[tuple[str, str, str]] = field(default_factory=list)  # (mark, kind, text)
     error: str = ""
-
-
-def run_cells(notebook: Path) -> None:
-    """The child: execute the notebook's code cells in one namespace, as a kernel would."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from reslib.profiles import ClaimError
-
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    namespace: dict[str, object] = {"__name__": "__main__"}
-    os.chdir(notebook.parent)  # as nbval and Jupyter run a notebook
-    for i, cell in enumerate(cells):
-        if cell["cell_type"] != "code":
-            continue
-        source = "".join(cell["source"])
-        # IPython-only lines (magics, shell escapes) mean nothing to plain Python
-        source = "\n".join(x for x in source.splitlines() if not x.lstrip().startswith(("%", "!")))
-        try:
-            exec(compile(source, f"{notebook.name}[{i}]", "exec"), namespace)
-        except ClaimError as err:
-            print(str(err), flush=True)  # "✗ [kind] claim failed: ..."; go on with the next cell
-        except Exception:
-            print(f"ERROR in cell {i}:\n{traceback.format_exc()}", flush=True)
-            sys.exit(1)
-        finally:
-            matplotlib.pyplot.close("all")
-    # CPU seconds of this single-threaded run: close to its wall time on an idle machine
-    print(f"CPU_SECONDS {time.process_time():.1f}", flush=True)
 
 
 def run_one(notebook: Path, seed: int, timeout: float, log_dir: Path | None = None) -> Run:

@@ -28,6 +28,10 @@ import torch
 import torch.nn.functional as F
 
 DATA_ENV = "RESLIB_DATA"
+# RESLIB_STAND_IN=1: a dataset that cannot be had is replaced by generated data of its shape,
+# with a warning - for running the full profile's code on a machine without a network (the
+# numbers then say nothing about the dataset; benchmarks/full_profile.py reports them as such)
+STAND_IN_ENV = "RESLIB_STAND_IN"
 
 # Per-channel statistics of the CIFAR-10 training set (computed over its 50,000 images).
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -36,6 +40,16 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 class DatasetUnavailableError(RuntimeError):
     """A dataset is neither on disk nor downloadable; the message says how to get it."""
+
+
+def stand_in(error: DatasetUnavailableError, make: Callable[[], Split]) -> Split:
+    """Raise ``error``, unless ``$RESLIB_STAND_IN`` is ``1``: then warn and return ``make()``,
+    generated data shaped like the missing dataset."""
+    if os.environ.get(STAND_IN_ENV) != "1":
+        raise error
+    warnings.warn(f"{STAND_IN_ENV}=1: using generated stand-in data, because {error}", stacklevel=3)
+    print(f"STAND-IN DATA: {str(error).split(' is not in ')[0]}", flush=True)
+    return make()
 
 
 @dataclass(frozen=True)
@@ -225,12 +239,14 @@ def cifar10(
             train = CIFAR10(str(path), train=True, download=download)
             test = CIFAR10(str(path), train=False, download=download)
     except (OSError, RuntimeError) as err:  # URLError is an OSError; torchvision raises both
-        raise DatasetUnavailableError(
+        missing = DatasetUnavailableError(
             f"CIFAR-10 is not in {path} and could not be downloaded ({err}). Connect to the "
             f"internet and rerun, or place cifar-10-python.tar.gz from "
             f"https://www.cs.toronto.edu/~kriz/cifar.html in {path}, "
             f"or run the quick profile (RESLIB_PROFILE=quick), which needs no download."
-        ) from err
+        )
+        missing.__cause__ = err
+        return stand_in(missing, lambda: synthetic_images(50_000, 10_000))
 
     def images(raw: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(raw).permute(0, 3, 1, 2).float().div_(255)  # (N, 3, 32, 32)

@@ -103,7 +103,7 @@ def test_tf32_settings_are_set_on_cuda_only_and_restored() -> None:
 @pytest.mark.parametrize(
     ("setting", "device", "distributed", "expected"),
     [
-        ("auto", CUDA, False, "reduce-overhead"),  # CUDA graphs by default on one GPU
+        ("auto", CUDA, False, "cudagraphs"),  # CUDA graphs by default on one GPU
         ("auto", CPU, False, None),  # the CPU path is unchanged: eager
         ("auto", CUDA, True, None),  # DDP: eager
         (False, CUDA, False, None),
@@ -207,3 +207,45 @@ def test_history_from_an_older_checkpoint_without_the_new_fields_loads() -> None
     )  # fmt: skip
     h = reslib.History.from_dict(old)
     assert h.compile_seconds == 0.0 and h.setup == "" and h.seconds == [2.0]
+
+
+# --- on a GPU ---------------------------------------------------------------------------------
+
+
+def _conv_net() -> nn.Module:
+    reslib.seed_everything(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+    )  # fmt: skip
+
+
+def _cuda_run(config: TrainConfig) -> tuple[reslib.History, nn.Module]:
+    split = synthetic_images(520, 128, shape=(3, 16, 16), seed=0)  # 8 batches of 64, then 8
+    train, test = reslib.data.loaders(split, batch_size=64, device="cuda")
+    model = _conv_net().cuda()
+    return fit(model, train, config, test_loader=test, progress=False), model
+
+
+@pytest.mark.gpu
+def test_the_default_on_cuda_replays_cuda_graphs_and_trains_as_eager_does() -> None:
+    graphed, model = _cuda_run(TrainConfig(epochs=4, lr=3e-3))
+    eager, _ = _cuda_run(TrainConfig(epochs=4, lr=3e-3, compile=False))
+    expected = choose_precision(torch.device("cuda"), model)
+    assert graphed.setup == f"{expected} · CUDA graphs (cudagraphs)", graphed.setup
+    assert eager.setup == f"{expected} · eager"
+    assert graphed.compile_seconds > 0 and eager.compile_seconds == 0
+    assert graphed.train_loss[-1] < 0.5 * graphed.train_loss[0]
+    assert graphed.test_metric[-1] > 0.5
+    # the same kernels, replayed: the same training up to rounding
+    for a, b in zip(graphed.train_loss, eager.train_loss, strict=True):
+        assert a == pytest.approx(b, rel=0.02)
+
+
+@pytest.mark.gpu
+def test_the_policy_on_this_gpu_never_picks_emulated_bf16() -> None:
+    device = torch.device("cuda")
+    chosen = choose_precision(device, _conv_net())
+    major = torch.cuda.get_device_capability(device)[0]
+    assert chosen == ("tf32" if major >= 8 else "fp16" if major == 7 else "fp32")

@@ -11,7 +11,7 @@ from reslib.train.precision import PRECISIONS
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "multistep")
 # torch.compile's modes; True means the default mode, False no compilation and "auto" CUDA
-# graphs ("reduce-overhead") on CUDA, eager elsewhere
+# graphs (GRAPHS_ONLY) on CUDA, eager elsewhere
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # CUDA graphs without the inductor compiler (torch.compile(backend="cudagraphs")): graphs of
 # the eager kernels, which record in seconds where inductor compiles for tens of seconds
@@ -61,12 +61,13 @@ class TrainConfig:
             ``"fp16"``. GPU formats fall back to fp32 on the CPU.
         channels_last: NHWC memory layout for conv nets; ``None`` means "on CUDA".
         compile: ``"auto"`` (the default) records the training step in CUDA graphs on a GPU
-            (``torch.compile(mode="reduce-overhead")``: one launch replays the whole forward
-            and backward pass, which matters for small nets that leave the GPU waiting on
-            Python) and runs eagerly on the CPU and under DistributedDataParallel; ``False``
-            never compiles; ``True`` or a mode of :data:`COMPILE_MODES` compiles anywhere;
-            ``"cudagraphs"`` records the eager kernels in CUDA graphs without compiling new
-            ones (fast to set up). A compilation that fails falls back to eager with a warning.
+            (``"cudagraphs"``: one launch replays the whole forward and backward pass, which
+            matters for small nets that leave the GPU waiting on Python) and runs eagerly on
+            the CPU and under DistributedDataParallel. ``"cudagraphs"`` records the eager
+            kernels without compiling new ones (seconds to set up); ``"reduce-overhead"`` also
+            fuses kernels with inductor (faster steps, tens of seconds to compile); ``True``
+            or another mode of :data:`COMPILE_MODES` compiles anywhere; ``False`` never
+            compiles. A compilation that fails falls back to eager with a warning.
         sync_batchnorm: under ``torchrun`` with several processes, turn BatchNorm layers into
             ``SyncBatchNorm`` (statistics over the global batch, not each process's share); it
             matters when the per-GPU batch is small. Ignored in a single process.

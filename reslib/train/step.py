@@ -1,11 +1,12 @@
 """One optimisation step, compiled into CUDA graphs where it can be and eager where it cannot.
 
 Small networks on a fast GPU are *launch-bound*: Python issues hundreds of small kernels per
-step and the GPU waits for them. ``torch.compile(mode="reduce-overhead")`` records the forward
-and backward passes in CUDA graphs, which replay all their kernels with one launch. Graphs need
-fixed shapes, so :class:`TrainStep` sends only batches of the first batch's shape through the
-compiled model; any other batch (a short last batch) takes the eager model, which shares its
-parameters. If compiling fails (an operation the compiler does not support, a missing C
+step and the GPU waits for them. ``torch.compile(backend="cudagraphs")`` records the forward
+and backward passes in CUDA graphs, which replay all their kernels with one launch
+(``mode="reduce-overhead"`` also fuses the kernels with inductor, at a much longer compile).
+Graphs need fixed shapes, so :class:`TrainStep` sends only batches of the first batch's shape
+through the compiled model; any other batch (a short last batch) takes the eager model, which
+shares its parameters. If compiling fails (an operation the compiler does not support, a missing C
 compiler), the step warns once and stays eager for the rest of the run.
 """
 

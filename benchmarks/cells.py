@@ -1,0 +1,59 @@
+"""Run a notebook's code cells as plain Python, the way a kernel would: one namespace, in order.
+
+Shared by the scripts in this folder that run chapters without Jupyter (the seed table, the
+full-profile run on a GPU machine). Each cell prints a ``CELL <index> <seconds>`` line when it
+ends; a failed claim (a check, or a finding in the quick profile) prints its ✗ line and the
+run goes on with the next cell; any other error prints ``ERROR in cell <index>`` with its
+traceback and stops the run with exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+
+def code_cells(notebook: Path) -> list[tuple[int, str]]:
+    """(index, source) of every code cell, without IPython-only lines (magics, shell escapes)."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return [
+        (
+            i,
+            "\n".join(
+                x
+                for x in "".join(c["source"]).splitlines()
+                if not x.lstrip().startswith(("%", "!"))
+            ),
+        )
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "code"
+    ]
+
+
+def run_cells(notebook: Path) -> None:
+    """Execute the code cells of ``notebook``; print per-cell times and the CPU seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from reslib.profiles import ClaimError
+
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    os.chdir(notebook.parent)  # as nbval and Jupyter run a notebook
+    for i, source in code_cells(notebook):
+        start = time.perf_counter()
+        try:
+            exec(compile(source, f"{notebook.name}[{i}]", "exec"), namespace)
+        except ClaimError as err:
+            print(str(err), flush=True)  # "✗ [kind] claim failed: ..."; go on with the next cell
+        except Exception:
+            print(f"ERROR in cell {i}:\n{traceback.format_exc()}", flush=True)
+            sys.exit(1)
+        finally:
+            matplotlib.pyplot.close("all")
+            print(f"CELL {i} {time.perf_counter() - start:.2f}", flush=True)
+    # CPU seconds of this run: close to its wall time on an idle machine when single-threaded
+    print(f"CPU_SECONDS {time.process_time():.1f}", flush=True)
