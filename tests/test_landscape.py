@@ -31,6 +31,13 @@ def test_directions_match_each_filters_norm_and_skip_biases() -> None:
         assert torch.count_nonzero(d[name]) == 0
 
 
+def test_directions_of_2d_convolutions_are_normalised_per_output_channel() -> None:
+    conv = nn.Conv2d(3, 5, 3)
+    d = filter_normalized_direction(conv, generator=torch.Generator().manual_seed(0))
+    want = conv.weight.detach().flatten(1).norm(dim=1)
+    assert torch.allclose(d["weight"].flatten(1).norm(dim=1), want)
+
+
 def test_loss_slice_is_the_loss_at_the_moved_weights_and_restores_them() -> None:
     model = small_net()
     x, y = torch.randn(16, 1, 8), torch.randint(0, 3, (16,))

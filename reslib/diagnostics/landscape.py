@@ -38,10 +38,9 @@ def filter_normalized_direction(
             direction[name] = torch.zeros_like(p)
             continue
         d = torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device)
-        dims = tuple(range(1, p.ndim))
-        scale = p.detach().norm(dim=dims, keepdim=True) / d.norm(dim=dims, keepdim=True).clamp_min(
-            1e-12
-        )
+        dims = tuple(range(1, p.ndim))  # everything but the output unit: one filter
+        own = torch.linalg.vector_norm(p.detach(), dim=dims, keepdim=True)
+        scale = own / torch.linalg.vector_norm(d, dim=dims, keepdim=True).clamp_min(1e-12)
         direction[name] = d * scale
     return direction
 
