@@ -30,7 +30,9 @@ status=0
 has() { [[ " $stages " == *" $1 "* ]]; }
 if has tests; then
   echo "== CUDA tests"
+  # a test module that imports a package the GPU machine lacks (docutils) must not stop the rest
   timeout "${TESTS_S:-150}" python3 -m pytest -q -m gpu -p no:cacheprovider \
+    --continue-on-collection-errors \
     --ignore=tests/test_book.py --ignore=tests/test_colab_flow.py tests 2>&1 \
     | tee "$out/gpu_tests.txt" || status=1
 fi

@@ -14,14 +14,13 @@ import reslib
 from reslib.data import TensorLoader, synthetic_images
 from reslib.train import TrainConfig, fit
 from reslib.train.precision import (
-    LARGE_MODEL_PARAMETERS,
     autocast,
     choose_precision,
     make_scaler,
     matmul_precision,
     resolve_precision,
 )
-from reslib.train.runtime import compile_mode
+from reslib.train.runtime import FUSION_MIN_STEPS, compile_mode
 
 CUDA = torch.device("cuda", 0)
 CPU = torch.device("cpu")
@@ -35,44 +34,30 @@ def _gpu(monkeypatch: pytest.MonkeyPatch, capability: tuple[int, int], name: str
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
 
 
-class Sized(nn.Module):
-    """A module with exactly ``n`` parameters and no memory behind them."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.w = nn.Parameter(torch.empty(n, device="meta"))
-
-
 @pytest.mark.parametrize(
-    ("capability", "name", "params", "expected"),
+    ("capability", "name", "expected"),
     [
-        ((6, 0), "Tesla P100", 1_000, "fp32"),  # no tensor cores
-        ((7, 0), "Tesla V100", 1_000, "fp16"),
-        ((7, 5), "Tesla T4", 1_000, "fp16"),  # reports bf16, emulates it: never bf16
-        ((7, 5), "Tesla T4", LARGE_MODEL_PARAMETERS * 2, "fp16"),
-        ((8, 0), "A100", 272_474, "tf32"),  # ResNet-20: launch-bound, TF32
-        ((9, 0), "H100", 1_730_714, "tf32"),  # ResNet-110
-        ((9, 0), "H100", LARGE_MODEL_PARAMETERS - 1, "tf32"),
-        ((9, 0), "H100", LARGE_MODEL_PARAMETERS, "bf16"),  # compute-bound: bf16
-        ((12, 0), "a future GPU", LARGE_MODEL_PARAMETERS, "bf16"),
+        ((6, 0), "Tesla P100", "fp32"),  # no tensor cores
+        ((7, 0), "Tesla V100", "fp16"),
+        ((7, 5), "Tesla T4", "fp16"),  # reports bf16, emulates it: never bf16
+        ((8, 0), "A100", "bf16"),
+        ((8, 9), "L4", "bf16"),
+        ((9, 0), "H100", "bf16"),
+        ((12, 0), "a future GPU", "bf16"),
     ],
 )
-def test_precision_policy_per_gpu_generation_and_model_size(
-    monkeypatch: pytest.MonkeyPatch,
-    capability: tuple[int, int],
-    name: str,
-    params: int,
-    expected: str,
+def test_precision_policy_per_gpu_generation(
+    monkeypatch: pytest.MonkeyPatch, capability: tuple[int, int], name: str, expected: str
 ) -> None:
     _gpu(monkeypatch, capability, name)
-    assert choose_precision(CUDA, Sized(params)) == expected
-    assert resolve_precision("auto", CUDA, Sized(params)) == expected
+    assert choose_precision(CUDA) == expected
+    assert resolve_precision("auto", CUDA) == expected
 
 
 def test_the_cpu_trains_in_fp32_whatever_is_asked() -> None:
-    assert choose_precision(CPU, Sized(LARGE_MODEL_PARAMETERS)) == "fp32"
+    assert choose_precision(CPU) == "fp32"
     for asked in ("auto", "fp32", "tf32", "bf16", "fp16"):
-        assert resolve_precision(asked, CPU, Sized(10)) == "fp32"
+        assert resolve_precision(asked, CPU) == "fp32"
     assert not make_scaler("fp16", CPU).is_enabled()
     with autocast(CPU, "bf16"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
@@ -83,8 +68,8 @@ def test_bf16_on_a_gpu_that_emulates_it_is_refused_with_a_reason(
 ) -> None:
     _gpu(monkeypatch, (7, 5), "Tesla T4")
     with pytest.raises(ValueError, match=r"Tesla T4 .*compute capability < 8.0.*'auto'"):
-        resolve_precision("bf16", CUDA, Sized(10))
-    assert resolve_precision("fp16", CUDA, Sized(10)) == "fp16"
+        resolve_precision("bf16", CUDA)
+    assert resolve_precision("fp16", CUDA) == "fp16"
 
 
 def test_tf32_settings_are_set_on_cuda_only_and_restored() -> None:
@@ -103,7 +88,7 @@ def test_tf32_settings_are_set_on_cuda_only_and_restored() -> None:
 @pytest.mark.parametrize(
     ("setting", "device", "distributed", "expected"),
     [
-        ("auto", CUDA, False, "cudagraphs"),  # CUDA graphs by default on one GPU
+        ("auto", CUDA, False, "cudagraphs"),  # CUDA graphs by default on one GPU (short run)
         ("auto", CPU, False, None),  # the CPU path is unchanged: eager
         ("auto", CUDA, True, None),  # DDP: eager
         (False, CUDA, False, None),
@@ -116,6 +101,15 @@ def test_compile_mode(
     setting: bool | str, device: torch.device, distributed: bool, expected: str | None
 ) -> None:
     assert compile_mode(TrainConfig(compile=setting), device, distributed) == expected
+
+
+def test_auto_fuses_with_inductor_only_for_runs_that_repay_the_compile_time() -> None:
+    auto = TrainConfig()
+    assert compile_mode(auto, CUDA, False, planned_steps=FUSION_MIN_STEPS - 1) == "cudagraphs"
+    assert compile_mode(auto, CUDA, False, planned_steps=FUSION_MIN_STEPS) == "reduce-overhead"
+    assert compile_mode(auto, CUDA, False, planned_steps=64_000) == "reduce-overhead"  # He et al.
+    assert compile_mode(auto, CPU, False, planned_steps=64_000) is None
+    assert compile_mode(auto, CUDA, True, planned_steps=64_000) is None
 
 
 # --- the step: graphs for the steady shape, eager for the rest, eager when compiling fails ----
@@ -232,7 +226,7 @@ def _cuda_run(config: TrainConfig) -> tuple[reslib.History, nn.Module]:
 def test_the_default_on_cuda_replays_cuda_graphs_and_trains_as_eager_does() -> None:
     graphed, model = _cuda_run(TrainConfig(epochs=4, lr=3e-3))
     eager, _ = _cuda_run(TrainConfig(epochs=4, lr=3e-3, compile=False))
-    expected = choose_precision(torch.device("cuda"), model)
+    expected = choose_precision(torch.device("cuda"))
     assert graphed.setup == f"{expected} · CUDA graphs (cudagraphs)", graphed.setup
     assert eager.setup == f"{expected} · eager"
     assert graphed.compile_seconds > 0 and eager.compile_seconds == 0
@@ -246,6 +240,6 @@ def test_the_default_on_cuda_replays_cuda_graphs_and_trains_as_eager_does() -> N
 @pytest.mark.gpu
 def test_the_policy_on_this_gpu_never_picks_emulated_bf16() -> None:
     device = torch.device("cuda")
-    chosen = choose_precision(device, _conv_net())
+    chosen = choose_precision(device)
     major = torch.cuda.get_device_capability(device)[0]
-    assert chosen == ("tf32" if major >= 8 else "fp16" if major == 7 else "fp32")
+    assert chosen == ("bf16" if major >= 8 else "fp16" if major == 7 else "fp32")

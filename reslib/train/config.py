@@ -55,15 +55,17 @@ class TrainConfig:
         milestones: fractions of training in (0, 1) for ``"multistep"``.
         warmup_steps: linear warm-up from 0 over this many steps.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping).
-        precision: ``"auto"`` (the policy of :mod:`reslib.train.precision`: TF32 for small
-            nets on an A100/H100-class GPU, bf16 for large ones, fp16 with a gradient scaler on
-            a T4 or V100, fp32 on the CPU), or one of ``"fp32"``, ``"tf32"``, ``"bf16"``,
-            ``"fp16"``. GPU formats fall back to fp32 on the CPU.
+        precision: ``"auto"`` (the policy of :mod:`reslib.train.precision`: bf16 on an
+            A100/H100-class GPU, fp16 with a gradient scaler on a T4 or V100, fp32 on the CPU),
+            or one of ``"fp32"``, ``"tf32"``, ``"bf16"``, ``"fp16"``. GPU formats fall back to
+            fp32 on the CPU.
         channels_last: NHWC memory layout for conv nets; ``None`` means "on CUDA".
         compile: ``"auto"`` (the default) records the training step in CUDA graphs on a GPU
-            (``"cudagraphs"``: one launch replays the whole forward and backward pass, which
-            matters for small nets that leave the GPU waiting on Python) and runs eagerly on
-            the CPU and under DistributedDataParallel. ``"cudagraphs"`` records the eager
+            (one launch replays the whole forward and backward pass, which matters for small
+            nets that leave the GPU waiting on Python): ``"cudagraphs"`` for short runs,
+            ``"reduce-overhead"`` for runs long enough to repay its compile time
+            (:func:`reslib.train.runtime.compile_mode`); it runs eagerly on the CPU and under
+            DistributedDataParallel. ``"cudagraphs"`` records the eager
             kernels without compiling new ones (seconds to set up); ``"reduce-overhead"`` also
             fuses kernels with inductor (faster steps, tens of seconds to compile); ``True``
             or another mode of :data:`COMPILE_MODES` compiles anywhere; ``False`` never

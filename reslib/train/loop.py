@@ -78,7 +78,7 @@ def evaluate(
     are summed over all processes.
     """
     device = model_device(model)
-    resolved = resolve_precision(precision, device, model)
+    resolved = resolve_precision(precision, device)
     was_training = model.training
     model.eval()
     totals = Totals(metric, device)
@@ -205,7 +205,7 @@ def fit(
         check_reiterable(test_loader, "test_loader", config.epochs)
     steps = epoch_length(train_loader, steps_per_epoch)
     distributed, main = is_distributed(), is_main_process()
-    precision = resolve_precision(config.precision, device, model)
+    precision = resolve_precision(config.precision, device)
     channels_last = use_channels_last(model, config, device)
     optimizer, scaler = make_optimizer(model, config), make_scaler(precision, device)
     saved = Checkpoint(checkpoint, model, config, metric.name) if checkpoint else None
@@ -214,7 +214,7 @@ def fit(
     if saved is not None and saved.exists():
         history, start = saved.resume(run, resume_changes)  # every process reads the file
     trained = wrap(model, device, sync_batchnorm=config.sync_batchnorm)
-    mode = compile_mode(config, device, distributed)
+    mode = compile_mode(config, device, distributed, planned_steps=config.epochs * steps)
     step = TrainStep(trained, optimizer, scaler, config, device, precision, mode)
     seconds_before, compiling_before = (history.seconds or [0.0])[-1], history.compile_seconds
     started = time.perf_counter()

@@ -1,6 +1,6 @@
-"""Which number format the training steps use, chosen per GPU and model size.
+"""Which number format the training steps use, chosen per GPU generation.
 
-The policy (``TrainConfig(precision="auto")``), from measurements on the book's nets:
+The policy (``TrainConfig(precision="auto")``), decided by measurement:
 
 =========================  ==========  ========================================================
 device                     precision   why
@@ -11,16 +11,16 @@ CUDA, compute capability   ``fp32``    no tensor cores to gain from
 CUDA 7.x (V100, T4)        ``fp16``    tensor cores run fp16 only; a T4 does fp32 at 1/8 of its
                                        fp16 rate. Never bf16: a T4 *reports* bf16 support
                                        (``torch.cuda.is_bf16_supported()``) but emulates it
-CUDA >= 8.0 (A100, H100),  ``tf32``    the book's ResNets are launch- and bandwidth-bound:
-small model                            autocast's casts cost more than its faster matmuls
-                                       (ResNet-20/56/110 on an H200, benchmarks/results)
-CUDA >= 8.0, large model   ``bf16``    compute-bound: bf16 tensor cores, fp32's range, no
-                                       gradient scaler
+CUDA >= 8.0 (A100, H100)   ``bf16``    with the step in CUDA graphs, bf16 was the fastest at
+                                       every model size measured on an H200: ResNet-20 at
+                                       batch 512 +15% over TF32, ResNet-110 at batch 256 +5%,
+                                       and +38% with inductor's fusion (benchmarks/results)
 =========================  ==========  ========================================================
 
-"Large" is :data:`LARGE_MODEL_PARAMETERS` or more parameters. ``tf32`` is fp32 storage whose
-matmuls and convolutions round their inputs to TF32 on tensor cores (10-bit mantissa); it is
-what PyTorch already does for cuDNN convolutions by default.
+The model's size does not enter: the one place where it did - eager steps of a small,
+launch-bound net, where autocast's extra cast kernels cost more than its faster matmuls - is
+gone now that the steps replay as CUDA graphs. ``tf32`` (fp32 storage, matmuls and convolutions
+on TF32 tensor cores) and strict ``fp32`` remain available by name.
 """
 
 from __future__ import annotations
@@ -30,33 +30,21 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Literal
 
 import torch
-from torch import nn
 
 Precision = Literal["fp32", "tf32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "tf32", "bf16", "fp16")
-LARGE_MODEL_PARAMETERS = 20_000_000  # from the precision sweep (python -m reslib.bench --sweep)
 _AUTOCAST: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def choose_precision(device: torch.device, model: nn.Module | None = None) -> Precision:
-    """The policy above: the precision ``TrainConfig(precision="auto")`` trains ``model`` in.
-
-    Args:
-        device: where the steps run; only CUDA devices get anything but ``fp32``.
-        model: sized by its parameter count; ``None`` counts as a small model.
-    """
+def choose_precision(device: torch.device) -> Precision:
+    """The policy above: the precision ``TrainConfig(precision="auto")`` trains in on ``device``."""
     if device.type != "cuda":
         return "fp32"
     major, _ = torch.cuda.get_device_capability(device)
-    if major < 7:
-        return "fp32"
-    if major < 8:
-        return "fp16"
-    size = sum(p.numel() for p in model.parameters()) if model is not None else 0
-    return "bf16" if size >= LARGE_MODEL_PARAMETERS else "tf32"
+    return "fp32" if major < 7 else "fp16" if major < 8 else "bf16"
 
 
-def resolve_precision(requested: str, device: torch.device, model: nn.Module) -> Precision:
+def resolve_precision(requested: str, device: torch.device) -> Precision:
     """``requested`` itself, or :func:`choose_precision` for ``"auto"``.
 
     An explicit GPU format on the CPU falls back to ``fp32`` (the same config runs anywhere);
@@ -64,7 +52,7 @@ def resolve_precision(requested: str, device: torch.device, model: nn.Module) ->
     GPU emulates it.
     """
     if requested == "auto":
-        return choose_precision(device, model)
+        return choose_precision(device)
     if device.type != "cuda":
         return "fp32"
     if requested == "bf16" and torch.cuda.get_device_capability(device)[0] < 8:
