@@ -122,7 +122,7 @@ def test_api_page_documents_every_reslib_module() -> None:
     modules = {
         ".".join(path.relative_to(ROOT).with_suffix("").parts)
         for path in (ROOT / "reslib").rglob("*.py")
-        if path.name != "__init__.py"
+        if path.name not in ("__init__.py", "__main__.py")  # a command, documented by its package
     }
     assert modules <= documented, f"book/api.md lacks automodule for {sorted(modules - documented)}"
 
