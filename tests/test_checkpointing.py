@@ -87,7 +87,7 @@ def test_bounds_cover_every_block_once() -> None:
     stack = CheckpointedSequential(_stack(n=10), 3)
     bounds = stack.bounds()
     assert bounds[0][0] == 0 and bounds[-1][1] == 10 and len(bounds) == 3
-    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
 
 
 @pytest.mark.parametrize("segments", [0, 13, 2.0])

@@ -15,7 +15,7 @@ def test_linear_decay_is_the_papers_rule() -> None:
     assert rates == pytest.approx([0.125, 0.25, 0.375, 0.5])
     rates = linear_decay(54, last=0.5)  # ResNet-110: 54 blocks
     assert rates[-1] == 0.5 and rates[0] == pytest.approx(0.5 / 54)
-    steps = [b - a for a, b in zip(rates, rates[1:])]
+    steps = [b - a for a, b in zip(rates, rates[1:], strict=False)]
     assert max(steps) == pytest.approx(min(steps))  # linear
     assert linear_decay(3, last=0.0) == [0.0, 0.0, 0.0]
 
@@ -52,7 +52,7 @@ def test_drop_branch_skips_the_branch_for_the_whole_batch() -> None:
     assert sum(dropped) / 400 == pytest.approx(0.5, abs=0.08)
     with torch.no_grad():
         full = branch(x)
-    kept = next(y for y, d in zip(outputs, dropped) if not d)
+    kept = next(y for y, d in zip(outputs, dropped, strict=True) if not d)
     assert torch.allclose(kept, x + full / 0.5)
     block.eval()
     assert torch.allclose(block(x), x + branch(x))

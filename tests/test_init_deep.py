@@ -30,7 +30,7 @@ def test_fixup_scale_is_the_papers_rule() -> None:
     assert fixup_scale(100, 2) == pytest.approx(0.1)
     assert fixup_scale(16, 3) == pytest.approx(0.5)
     assert fixup_scale(1, 2) == 1.0
-    assert fixup_scale(54, 2) == pytest.approx(54 ** -0.5)
+    assert fixup_scale(54, 2) == pytest.approx(54**-0.5)
 
 
 @pytest.mark.parametrize("args", [(0, 2), (10, 1), (10, 0), (2.0, 2), (True, 2)])
@@ -45,7 +45,7 @@ def test_fixup_init_scales_all_but_the_last_layer_and_zeroes_the_last_and_the_he
     branches = [_branch(width, layers=3) for _ in range(n)]
     head = nn.Linear(width, 10)
     scale = fixup_init_(branches, head=head)
-    assert scale == pytest.approx(fixup_scale(n, 3)) == pytest.approx(64 ** -0.25)
+    assert scale == pytest.approx(fixup_scale(n, 3)) == pytest.approx(64**-0.25)
     first = torch.cat([b[1].weight.flatten() for b in branches])
     # He init has std sqrt(2 / fan_in); Fixup multiplies it by the scale
     assert first.std().item() == pytest.approx(scale * math.sqrt(2 / width), rel=0.02)

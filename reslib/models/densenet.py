@@ -22,8 +22,8 @@ One implementation serves images (``dim=2``) and sequences (``dim=1``, MNIST-1D)
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Literal, TypedDict
 
 import torch
@@ -32,6 +32,7 @@ from torch.utils.checkpoint import checkpoint
 
 from reslib.layers import (
     ConcatBlock,
+    buffers_kept,
     check_choice,
     check_float,
     check_int,
@@ -106,17 +107,10 @@ class DenseBranch(nn.Module):
     def _contexts(self) -> tuple[AbstractContextManager[None], AbstractContextManager[None]]:
         return nullcontext(), self._statistics_kept()
 
-    @contextmanager
-    def _statistics_kept(self) -> Iterator[None]:
+    def _statistics_kept(self) -> AbstractContextManager[None]:
         """The recomputation must not count the batch twice in BatchNorm's running statistics
         (torchvision's memory-efficient DenseNet does): restore them after it."""
-        kept = [b.clone() for b in self.buffers()]
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for buffer, value in zip(self.buffers(), kept, strict=True):
-                    buffer.copy_(value)
+        return buffers_kept(self)
 
 
 class LayerOptions(TypedDict, total=False):
