@@ -182,7 +182,7 @@ def test_a_real_error_in_the_model_is_raised_not_swallowed(
     _fake_compile(monkeypatch)
     bad = nn.Sequential(nn.Flatten(), nn.Linear(15, 10))  # expects 15 features, gets 16
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("error", RuntimeWarning)  # and no "compile failed" warning first
         with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
             fit(bad, _loader(), TrainConfig(epochs=1, compile=True), progress=False)
 

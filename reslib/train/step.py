@@ -83,8 +83,9 @@ class TrainStep:
         try:
             result = self._step(self.compiled, x, y, loss_fn)
         except Exception as err:  # noqa: BLE001 - whatever the compiler raised: retry eagerly
-            self._fall_back(err)
-            return self._step(self.model, x, y, loss_fn)  # a real error raises again here
+            result = self._step(self.model, x, y, loss_fn)  # an error of the model raises here
+            self._fall_back(err)  # the eager step worked: it was the compiler's failure
+            return result
         self.compiled_steps += 1
         self.compile_seconds += self._synchronized_clock() - started
         return result
@@ -106,7 +107,7 @@ class TrainStep:
             f"torch.compile failed ({self.fallback}); training eagerly instead (set "
             "TrainConfig(compile=False) to skip the attempt)",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def _step(
