@@ -22,7 +22,17 @@ from torch import nn
 
 from reslib.diagnostics import capture_inputs, lesion
 from reslib.layers import Block, ResidualBlock, named_blocks
-from reslib.models import densenet, highway, plain, preact, resnet, transformer, unet
+from reslib.models import (
+    densenet,
+    graph,
+    highway,
+    mobilenet,
+    plain,
+    preact,
+    resnet,
+    transformer,
+    unet,
+)
 from reslib.models.base import count_parameters
 
 
@@ -76,6 +86,9 @@ def _transformer(**spec: Any) -> Callable[..., nn.Module]:
 
     return build
 
+
+# a ring of 6 nodes: the graph network's fixed graph (its input is (6 nodes, 12 features))
+_RING = torch.roll(torch.eye(6), 1, dims=1) + torch.roll(torch.eye(6), -1, dims=1)
 
 FAMILIES: dict[str, Family] = {
     "mlp": Family(
@@ -224,6 +237,31 @@ FAMILIES: dict[str, Family] = {
         dict(skips=(False, False)),
         dict(upsample="bogus"),
         dense=True,
+    ),
+    "mobilenet-v2": Family(
+        lambda **o: mobilenet.mobilenet_v2(
+            5, 0.25, setting=((1, 8, 1, 1), (6, 12, 2, 2), (6, 16, 2, 1)), stem_stride=1, **o
+        ),
+        (2, 3, 16, 16),
+        5,
+        dict(skip="none"),
+        dict(skip="bogus"),
+    ),
+    "mobilenet-v2-1d-relu6": Family(
+        lambda **o: mobilenet.mobilenet_v2(
+            3, 0.25, setting=((6, 8, 2, 1),), in_channels=1, dim=1, linear_bottleneck=False, **o
+        ),
+        (3, 20),
+        3,
+        dict(skip="none"),
+        dict(skip="bogus"),
+    ),
+    "graph-resgcn": Family(
+        lambda **o: graph.graph_net(_RING, 12, 3, width=8, depth=3, **o),
+        (6, 12),
+        3,
+        dict(skip="none"),
+        dict(norm="bogus"),
     ),
     "unet-none-group": Family(
         lambda **o: unet.unet(2, 3, depth=3, width=4, **{"skip": "none", "norm": "group", **o}),

@@ -6,7 +6,9 @@ No family imports another; torchvision weights load through :mod:`.torchvision_w
 from reslib.models import (
     base,
     densenet,
+    graph,
     highway,
+    mobilenet,
     plain,
     preact,
     resnet,
@@ -18,7 +20,9 @@ from reslib.models import (
 __all__ = [
     "base",
     "densenet",
+    "graph",
     "highway",
+    "mobilenet",
     "plain",
     "preact",
     "resnet",

@@ -132,3 +132,55 @@ def load_densenet(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> n
     rename = {k: densenet_key(k) for k in state_dict}
     hint = "is it the same depth and number of classes?"
     return load_renamed(model, state_dict, rename, hint)
+
+
+# torchvision MobileNetV2 name -> reslib name. torchvision numbers its layers: features.0 is the
+# stem, features.1..n the inverted residual blocks (their parts conv.0, conv.1, ... in order),
+# features.n+1 the last 1x1 convolution; classifier.1 the linear layer.
+MOBILENET_PARTS: tuple[tuple[str, ...], tuple[str, ...]] = (
+    ("expand.conv", "expand.bn", "depthwise.conv", "depthwise.bn", "project.conv", "project.bn"),
+    ("depthwise.conv", "depthwise.bn", "project.conv", "project.bn"),
+)
+
+
+def mobilenet_v2_key(key: str, expands: list[bool]) -> str:
+    """The reslib name of a torchvision MobileNetV2 state-dict entry; ``expands[i]`` says
+    whether block i has an expansion layer (t != 1): ``features.2.conv.1.0.weight`` ->
+    ``blocks.1.residual.depthwise.conv.weight`` when block 1 expands.
+
+    Raises:
+        ValueError: ``key`` is not part of a torchvision MobileNetV2 of that many blocks.
+    """
+    last = len(expands) + 1
+    m = re.match(r"^features\.(\d+)\.(?:conv\.(\d+)\.(?:(\d+)\.)?|([01])\.)", key)
+    if m and m[4] is not None and int(m[1]) in (0, last):
+        part = "conv" if m[4] == "0" else "bn"
+        return f"{'stem' if m[1] == '0' else 'last'}.{part}." + key[m.end() :]
+    if m and m[2] is not None and 1 <= int(m[1]) < last:
+        block = int(m[1]) - 1
+        parts = MOBILENET_PARTS[0 if expands[block] else 1]
+        # conv.0 and conv.1 are conv-norm-act triples (their .0/.1); the projection is flat
+        triples = (len(parts) - 2) // 2
+        j = int(m[2])
+        index = 2 * j + int(m[3]) if m[3] is not None else triples + j
+        if (m[3] is None) == (j >= triples) and index < len(parts):
+            return f"blocks.{block}.residual.{parts[index]}." + key[m.end() :]
+    if key.startswith("classifier.1."):
+        return "head.fc." + key[len("classifier.1.") :]
+    raise ValueError(f"{key!r} is not a torchvision MobileNetV2 state-dict key")
+
+
+def load_mobilenet_v2(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Load a torchvision ``mobilenet_v2`` state dict into a reslib MobileNetV2 built by
+    :func:`reslib.models.mobilenet.mobilenet_v2` with the same width and classes (and the
+    default ``skip``, ``linear_bottleneck``); returns ``model``.
+
+    Raises:
+        ValueError: not a torchvision MobileNetV2 state dict, or one of another width or head.
+    """
+    own = model.state_dict()
+    count = 1 + max((int(k.split(".")[1]) for k in own if k.startswith("blocks.")), default=-1)
+    expands = [f"blocks.{i}.residual.expand.conv.weight" in own for i in range(count)]
+    rename = {k: mobilenet_v2_key(k, expands) for k in state_dict}
+    hint = "is it the same width_mult and number of classes?"
+    return load_renamed(model, state_dict, rename, hint)
