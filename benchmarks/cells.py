@@ -9,12 +9,15 @@ traceback and stops the run with exit code 1.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def code_cells(notebook: Path) -> list[tuple[int, str]]:
@@ -57,3 +60,22 @@ def run_cells(notebook: Path) -> None:
             print(f"CELL {i} {time.perf_counter() - start:.2f}", flush=True)
     # CPU seconds of this run: close to its wall time on an idle machine when single-threaded
     print(f"CPU_SECONDS {time.process_time():.1f}", flush=True)
+
+
+def chapter_arguments(parser: argparse.ArgumentParser, *, jobs_help: str, timeout: float) -> None:
+    """The arguments every chapter runner takes: notebooks, --jobs, --timeout, and --child (the
+    runner calls itself with it to run one notebook in a process of its own)."""
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter")
+    parser.add_argument("--jobs", type=int, default=1, help=jobs_help)
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds per run")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+
+
+def chapters_to_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Path]:
+    """The notebooks to run; in a ``--child`` process, run its notebook and exit."""
+    if args.child:
+        run_cells(args.child.resolve())
+        sys.exit(0)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    return [p.resolve() for p in args.notebooks] or sorted((ROOT / "chapters").glob("*.ipynb"))

@@ -32,10 +32,9 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
-from cells import run_cells  # benchmarks/cells.py, next to this script
+from cells import ROOT, chapter_arguments, chapters_to_run  # benchmarks/cells.py, beside this
 from seed_table import VERDICT
 
-ROOT = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 300  # a chapter's full profile: at most 5 minutes on an H100 or H200
 
 
@@ -104,19 +103,13 @@ def run_chapter(notebook: Path, timeout: float, log_dir: Path) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path)
-    parser.add_argument("--jobs", type=int, default=1, help="chapters at once on the one GPU")
-    parser.add_argument("--timeout", type=float, default=2 * BUDGET_SECONDS, help="per chapter")
-    parser.add_argument("--out", type=Path, required=False)
+    chapter_arguments(
+        parser, jobs_help="chapters at once on the one GPU", timeout=2 * BUDGET_SECONDS
+    )
+    parser.add_argument("--out", type=Path, help="the JSON (default: benchmarks/results/)")
     parser.add_argument("--logs", type=Path, help="each chapter's output (default: next to --out)")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        run_cells(args.child.resolve())
-        return
-    if args.jobs < 1:
-        parser.error(f"--jobs must be >= 1, got {args.jobs}")
-    notebooks = [p.resolve() for p in args.notebooks] or sorted((ROOT / "chapters").glob("*.ipynb"))
+    notebooks = chapters_to_run(parser, args)
     out = args.out or ROOT / "benchmarks" / "results" / "full_profile.json"
     log_dir = args.logs or out.parent / f"{out.stem}_logs"
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -25,9 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cells import run_cells  # benchmarks/cells.py, next to this script
+from cells import chapter_arguments, chapters_to_run  # benchmarks/cells.py, beside this
 
-ROOT = Path(__file__).resolve().parents[1]
 VERDICT = re.compile(
     r"^(✓|✗) \[(check|finding)\] (?:claim failed: |did not hold in this run: )?(.*)$"
 )
@@ -116,19 +115,11 @@ def report(runs: list[Run], seeds: list[int]) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path)
+    chapter_arguments(parser, jobs_help="runs at once (default 1)", timeout=900.0)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
     parser.add_argument("--log", type=Path, help="write each run's output to this folder")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        run_cells(args.child.resolve())
-        return
-    if args.jobs < 1:
-        parser.error(f"--jobs must be >= 1, got {args.jobs}")
-    notebooks = [p.resolve() for p in args.notebooks] or sorted((ROOT / "chapters").glob("*.ipynb"))
+    notebooks = chapters_to_run(parser, args)
     jobs = [(nb, s) for nb in notebooks for s in args.seeds]
     start = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
