@@ -13,15 +13,15 @@ where they live. On a GPU the whole set sits in device memory and is augmented t
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import socket
 import warnings
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from pickle import UnpicklingError
+from zipfile import BadZipFile
 
 import numpy as np
 import torch
@@ -116,7 +116,8 @@ def default_root() -> Path:
     return cwd / "data"
 
 
-def _root(root: str | os.PathLike[str] | None) -> Path:
+def data_dir(root: str | os.PathLike[str] | None) -> Path:
+    """``root``, or :func:`default_root` when it is ``None``; created if missing."""
     path = Path(root) if root is not None else default_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -133,12 +134,12 @@ def mnist1d(
     """
     if num_samples < 10:
         raise ValueError(f"num_samples must be at least 10, got {num_samples}")
-    cache = _root(root) / f"mnist1d_seed{seed}_n{num_samples}.npz"
+    cache = data_dir(root) / f"mnist1d_seed{seed}_n{num_samples}.npz"
     if not cache.is_file():
         _generate_mnist1d(cache, seed, num_samples)
     try:
         arrays = _read_npz(cache)
-    except _UNREADABLE as err:
+    except UNREADABLE_CACHE as err:
         # a truncated or corrupted cache: it is only a cache, so say so and make it again
         warnings.warn(
             f"the MNIST-1D cache {cache} is unreadable ({type(err).__name__}: {err}); "
@@ -157,8 +158,8 @@ def mnist1d(
     )
 
 
-# what np.load raises for a truncated, corrupted or foreign .npz file
-_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError)
+# what np.load raises for a truncated, corrupted or foreign .npz file: a cache to regenerate
+UNREADABLE_CACHE = (OSError, ValueError, KeyError, EOFError, BadZipFile, UnpicklingError)
 _MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
 
 
@@ -190,8 +191,8 @@ def _global_rng_preserved() -> Iterator[None]:
 
 
 @contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    # torchvision's downloader uses urllib without a timeout; a dead network must not hang.
+def download_timeout(seconds: float) -> Iterator[None]:
+    """A socket timeout for downloads in the block (torchvision's has none): no hang."""
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)
     try:
@@ -233,9 +234,9 @@ def cifar10(
     """
     from torchvision.datasets import CIFAR10
 
-    path = _root(root)
+    path = data_dir(root)
     try:
-        with _socket_timeout(timeout):
+        with download_timeout(timeout):
             train = CIFAR10(str(path), train=True, download=download)
             test = CIFAR10(str(path), train=False, download=download)
     except (OSError, RuntimeError) as err:  # URLError is an OSError; torchvision raises both

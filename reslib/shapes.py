@@ -35,11 +35,11 @@ import numpy as np
 import torch
 
 from reslib.data import (
-    _UNREADABLE,
+    UNREADABLE_CACHE,
     DatasetUnavailableError,
     Split,
-    _root,
-    _socket_timeout,
+    data_dir,
+    download_timeout,
     normalize,
     stand_in,
 )
@@ -201,7 +201,7 @@ def _load_or_make(cache: Path, make: Callable[[], dict[str, np.ndarray]]) -> dic
         try:
             with np.load(cache, allow_pickle=False) as d:
                 return {k: d[k] for k in ("x", "y", "x_test", "y_test")}
-        except _UNREADABLE as err:  # only a cache: say so and make it again
+        except UNREADABLE_CACHE as err:  # only a cache: say so and make it again
             warnings.warn(f"the cache {cache} is unreadable ({err}); regenerating", stacklevel=3)
     arrays = make()
     tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp.npz")  # one per writing process
@@ -243,7 +243,7 @@ def shapes(
         x_test, y_test = generate(num_test, seed=seed + 1_000_003, size=size)
         return dict(x=x, y=y, x_test=x_test, y_test=y_test)
 
-    return _split(_load_or_make(_root(root) / name, make), len(CLASSES))
+    return _split(_load_or_make(data_dir(root) / name, make), len(CLASSES))
 
 
 def _in_rgb(split: Split) -> Split:
@@ -275,7 +275,7 @@ def oxford_pet(
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:
         raise ValueError(f"size must be an int >= 16, got {size!r}")
-    path = _root(root)
+    path = data_dir(root)
 
     def unavailable(reason: str) -> DatasetUnavailableError:
         return DatasetUnavailableError(
@@ -292,7 +292,7 @@ def oxford_pet(
         from torchvision.datasets import OxfordIIITPet
 
         try:
-            with _socket_timeout(timeout):
+            with download_timeout(timeout):
                 parts = [
                     OxfordIIITPet(
                         str(path), split=s, target_types="segmentation", download=download
