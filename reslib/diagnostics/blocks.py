@@ -55,6 +55,21 @@ def branch_norms(model: nn.Module, x: torch.Tensor, *, eval_mode: bool = True) -
     return ratios
 
 
+def own_blocks(model: nn.Module, blocks: Iterable[nn.Module], tool: str) -> list[nn.Module]:
+    """``blocks`` as a list, after checking each is a :class:`~reslib.layers.Block` of ``model``
+    (``tool`` names the caller in the error)."""
+    chosen = list(blocks)
+    own = {id(m) for m in model.modules()}
+    for block in chosen:
+        if not isinstance(block, Block):
+            raise ValueError(
+                f"{tool}() takes blocks (reslib.layers.Block), got {type(block).__name__}"
+            )
+        if id(block) not in own:
+            raise ValueError(f"a {type(block).__name__} to {tool} is not part of the model")
+    return chosen
+
+
 @contextmanager
 def lesion(model: nn.Module, blocks: Iterable[Block]) -> Iterator[nn.Module]:
     """Inside the context, each of ``blocks`` computes only its skip path: its residual branch
@@ -63,15 +78,7 @@ def lesion(model: nn.Module, blocks: Iterable[Block]) -> Iterator[nn.Module]:
     >>> with lesion(model, [list(reslib.layers.blocks(model))[3]]):
     ...     loss, acc = reslib.evaluate(model, test_loader)
     """
-    chosen = list(blocks)
-    own = {id(m) for m in model.modules()}
-    for block in chosen:
-        if not isinstance(block, Block):
-            raise ValueError(
-                f"lesion() takes blocks (reslib.layers.Block), got {type(block).__name__}"
-            )
-        if id(block) not in own:
-            raise ValueError(f"a {type(block).__name__} to lesion is not part of the model")
+    chosen = own_blocks(model, blocks, "lesion")
 
     def skip_only(_name: str, block: nn.Module, inputs: tuple[Any, ...], _out: Any) -> Any:
         return block.skip_path(inputs[0])  # type: ignore[operator]

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reslib.diagnostics.blocks import own_blocks
 from reslib.diagnostics.gradients import LossFn
 from reslib.diagnostics.hooks import hooked, preserved_state
 from reslib.layers.blocks import Block, ResidualBlock, named_blocks
@@ -35,21 +36,6 @@ def path_counts(n: int) -> list[int]:
     blocks pass through exactly ``k`` residual branches (Veit et al. 2016, Eq. 6)."""
     check_int("n", n, minimum=0)
     return [math.comb(n, k) for k in range(n + 1)]
-
-
-def _own_blocks(model: nn.Module, blocks: Iterable[nn.Module], tool: str) -> list[nn.Module]:
-    chosen = list(blocks)
-    own = {id(m) for m in model.modules()}
-    for block in chosen:
-        if not isinstance(block, Block):
-            raise ValueError(
-                f"{tool}() takes blocks (reslib.layers.Block), got {type(block).__name__}"
-            )
-        if id(block) not in own:
-            raise ValueError(
-                f"a {type(block).__name__} passed to {tool}() is not part of the model"
-            )
-    return chosen
 
 
 @contextmanager
@@ -65,7 +51,7 @@ def bypass(model: nn.Module, blocks: Iterable[Block]) -> Iterator[nn.Module]:
         ValueError: an entry is not a block of ``model``, or (during the forward pass) a
             deleted block would change the shape of its input.
     """
-    chosen = _own_blocks(model, blocks, "bypass")
+    chosen = own_blocks(model, blocks, "bypass")
 
     def identity(name: str, _block: nn.Module, inputs: tuple[Any, ...], out: Any) -> Any:
         x = inputs[0]
