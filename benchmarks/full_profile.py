@@ -88,6 +88,7 @@ def run_chapter(notebook: Path, timeout: float, log_dir: Path) -> dict[str, Any]
         error = text.split("ERROR in cell", 1)[-1][-1500:]
     result = {
         "notebook": notebook.name,
+        "started": True,
         "seconds": round(seconds, 1),
         "finished": code == 0,
         "within_budget": code == 0 and seconds <= BUDGET_SECONDS,
@@ -108,6 +109,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, help="the JSON (default: benchmarks/results/)")
     parser.add_argument("--logs", type=Path, help="each chapter's output (default: next to --out)")
+    parser.add_argument(
+        "--total", type=float, help="seconds for the whole run: a lease's share (default: none)"
+    )
     args = parser.parse_args()
     notebooks = chapters_to_run(parser, args)
     out = args.out or ROOT / "benchmarks" / "results" / "full_profile.json"
@@ -118,6 +122,7 @@ def main() -> None:
         "settings": {
             "jobs": args.jobs,
             "timeout_s": args.timeout,
+            "total_s": args.total,
             "budget_s": BUDGET_SECONDS,
             "note": (
                 f"{args.jobs} chapters at once on one GPU: each time is an upper bound of the "
@@ -129,9 +134,19 @@ def main() -> None:
         "chapters": [],
     }
     lock = Lock()
+    # a deadline of our own rather than an outer `timeout`, which would kill this process and
+    # leave the chapters (each in its own process group) running on the GPU unrecorded
+    deadline = time.perf_counter() + (args.total if args.total else float("inf"))
 
     def one(notebook: Path) -> None:
-        result = run_chapter(notebook, args.timeout, log_dir)
+        left = deadline - time.perf_counter()
+        if left < 10:
+            result = {"notebook": notebook.name, "started": False, "seconds": 0.0,
+                      "finished": False, "within_budget": False,
+                      "error": "not started: the run's --total time was spent"}  # fmt: skip
+            print(f"{notebook.name}: not started", flush=True)
+        else:
+            result = run_chapter(notebook, min(args.timeout, left), log_dir)
         with lock:  # rewrite the file after every chapter: a cut-short run keeps its results
             report["chapters"].append(result)
             report["chapters"].sort(key=lambda r: r["notebook"])

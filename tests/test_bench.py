@@ -75,8 +75,11 @@ def test_benchmark_runs_on_cuda_and_reports_gpu_memory(tmp_path: Path) -> None:
     )
     assert report["provenance"]["gpu"]
     assert all(r["peak_memory_mb"] > 0 for r in report["results"])
-    default = next(r for r in report["results"] if r["variant"] == "default")
-    assert "CUDA graphs" in default["setup"] and default["compile_seconds"] > 0
+    rows = {r["variant"]: r for r in report["results"]}
+    default, long_run = rows["default"], rows[bench.LONG_RUN.name]
+    assert "CUDA graphs (cudagraphs)" in default["setup"] and default["compile_seconds"] > 0
+    assert "CUDA graphs (reduce-overhead)" in long_run["setup"]
+    assert set(report["speedup_default_over_baseline"]) == {"resnet20", "resnet20, long run"}
 
 
 @pytest.mark.parametrize(
