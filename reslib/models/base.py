@@ -95,12 +95,15 @@ class StagedNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
-def check_stages(layers: Sequence[int], planes: Sequence[int]) -> None:
-    """Check one positive block count and width per stage."""
-    if len(layers) != len(planes) or not layers:
-        raise ValueError(f"need one block count per stage: layers={layers}, planes={planes}")
-    for count, width in zip(layers, planes, strict=True):
-        check_int("blocks per stage", count), check_int("planes per stage", width)
+def check_stages(
+    layers: Sequence[int], widths: Sequence[int], *, unit: str = "block", width_name: str = "planes"
+) -> None:
+    """Check one positive count of ``unit`` (blocks, or layers) and one positive width (the
+    builder's argument ``width_name``) per stage."""
+    if len(layers) != len(widths) or not layers:
+        raise ValueError(f"need one {unit} count per stage: layers={layers}, {width_name}={widths}")
+    for count, width in zip(layers, widths, strict=True):
+        check_int(f"{unit}s per stage", count), check_int(f"{width_name} per stage", width)
 
 
 class BlockMLP(nn.Module):

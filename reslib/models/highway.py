@@ -53,6 +53,7 @@ from reslib.layers import (
 from reslib.models.base import (
     BlockMLP,
     StagedNet,
+    check_stages,
     cifar_units,
     count_parameters,
 )
@@ -269,10 +270,7 @@ class HighwayConvNet(StagedNet):
         init: Init = "kaiming",
     ) -> None:
         super().__init__(dim=check_choice("dim", dim, (1, 2)), in_channels=in_channels)
-        if len(layers) != len(widths) or not layers:
-            raise ValueError(f"need one layer count per stage: layers={layers}, widths={widths}")
-        for count, width in zip(layers, widths, strict=True):
-            check_int("layers per stage", count), check_int("width per stage", width)
+        check_stages(layers, widths, unit="layer", width_name="widths")
         pad = check_int("kernel_size", kernel_size) // 2
         stem = conv_layer(dim)(
             in_channels, widths[0], kernel_size, padding=pad, bias=norm == "none"
