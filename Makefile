@@ -36,8 +36,11 @@ test: unit notebooks book-strict book-check
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not book" -p no:cacheprovider tests
 
+# nbval executes every chapter; the plugin hands the executed notebooks to the book build's cache,
+# so book-strict renders the outputs nbval checked instead of executing every chapter again.
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider chapters
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+		-p no:cacheprovider -p tests.nbval_book_cache chapters
 
 # Warnings are errors (-W); --keep-going reports all of them before failing.
 book-strict: $(STAMP)

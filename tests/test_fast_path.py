@@ -232,9 +232,11 @@ def test_the_default_on_cuda_replays_cuda_graphs_and_trains_as_eager_does() -> N
     assert graphed.compile_seconds > 0 and eager.compile_seconds == 0
     assert graphed.train_loss[-1] < 0.5 * graphed.train_loss[0]
     assert graphed.test_metric[-1] > 0.5
-    # the same kernels, replayed: the same training up to rounding
+    # the same kernels, replayed, on the same batches from the same weights: the same training
+    # up to rounding, which 32 steps in low precision may grow by a few per cent
+    assert graphed.train_loss[0] == pytest.approx(eager.train_loss[0], rel=0.02)
     for a, b in zip(graphed.train_loss, eager.train_loss, strict=True):
-        assert a == pytest.approx(b, rel=0.02)
+        assert a == pytest.approx(b, rel=0.05)
 
 
 @pytest.mark.gpu
