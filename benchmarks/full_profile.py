@@ -83,7 +83,8 @@ def run_chapter(notebook: Path, timeout: float, log_dir: Path) -> dict[str, Any]
             stand_ins.append(line.removeprefix("STAND-IN DATA: "))
     error = ""
     if code is None:
-        error = f"timed out after {timeout:.0f} s, in the cell after #{len(cells)}"
+        last = f"the cell after cell {cells[-1]['index']}" if cells else "its first cell"
+        error = f"timed out after {timeout:.0f} s, in {last} (notebook cell numbers from 0)"
     elif code != 0:
         error = text.split("ERROR in cell", 1)[-1][-1500:]
     result = {
