@@ -1,7 +1,6 @@
 """Training-speed benchmark: reslib's fast path against the loop a typical tutorial writes.
 
     python -m reslib.bench                         # on a GPU: ResNet-20 and -56, batch 512
-                                                   # (a short run's and a long run's default)
     python -m reslib.bench --ablation --out r.json # plus the default with each trick removed
     python -m reslib.bench --sweep --models resnet20 resnet50  # tf32 vs bf16 per model size
     python -m reslib.bench --smoke                 # tiny CPU configuration: checks it runs
