@@ -91,6 +91,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     cache = get_cache(str(session.config.getoption("book_cache")))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.ensure_newline()  # after the last row of progress dots
     for path, run in runs.items():
         nb = run.executed()
         if nb is None:
