@@ -78,4 +78,7 @@ def chapters_to_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         sys.exit(0)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    missing = [str(p) for p in args.notebooks if p.suffix != ".ipynb" or not p.is_file()]
+    if missing:
+        parser.error(f"not a notebook file: {', '.join(missing)}")
     return [p.resolve() for p in args.notebooks] or sorted((ROOT / "chapters").glob("*.ipynb"))

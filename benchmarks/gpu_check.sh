@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Every GPU check in one run, for a lent GPU machine (no network, no Jupyter) or your own:
 #   bash benchmarks/gpu_check.sh OUTDIR [CHAPTER.ipynb ...]
-# STAGES picks what runs; the default, "tests bench chapters", fits a lease's 8 minutes
-# (each stage has its own limit, in seconds, overridable):
+# STAGES picks what runs; the default, "tests bench chapters", keeps to TOTAL_S=480 seconds, a
+# lease's 8 minutes (each stage has its own limit, in seconds, overridable):
 #   tests     TESTS_S=120     the CUDA tests (pytest -m gpu)
 #   bench     BENCH_S=120     the speed benchmark, ResNet-20 at batch 512: a short run's and a
 #                             long run's default path and the tutorial baseline
 #                             (python -m reslib.bench); ABLATION=1 adds each technique removed
-#   chapters  CHAPTERS_S=240  the full profile of the chapters named, JOBS (default 3) at once
+#   chapters  CHAPTERS_S      the full profile of the chapters named, JOBS (default 3) at once
 #                             on the one GPU (benchmarks/full_profile.py, stand-in data where a
-#                             download is impossible); chapters not started in time are recorded
+#                             download is impossible); chapters not started in time are recorded.
+#                             Default: what TOTAL_S leaves (at least 230 s after tests and bench)
 #   sweep     SWEEP_S=90      not by default: tf32 vs bf16 on the default path, small and large
 # Wheels in .whl/ (e.g. mnist1d, missing on the lent machines; .whl/ is git-ignored, so carry
 # it to the machine) are installed first.
 set -uo pipefail
+SECONDS=0  # bash counts from here: the chapters get what the stages before them left
 out=${1:-benchmarks/results}
 shift || true
 chapters=("$@")
@@ -57,7 +59,7 @@ if has chapters && [ ${#chapters[@]} -gt 0 ]; then
   echo "== full profile of ${#chapters[@]} chapters, $jobs at once (stand-in data without a network)"
   # full_profile.py keeps to the total itself, so that no chapter outlives it unrecorded
   python3 benchmarks/full_profile.py "${chapters[@]}" --jobs "$jobs" \
-    --total "${CHAPTERS_S:-240}" --out "$out/full_profile.json" \
+    --total "${CHAPTERS_S:-$((${TOTAL_S:-480} - SECONDS - 10))}" --out "$out/full_profile.json" \
     --logs /tmp/full_profile_logs || status=1
   tar czf "$out/full_profile_logs.tgz" -C /tmp full_profile_logs
 fi

@@ -58,3 +58,12 @@ def test_a_slow_chapter_times_out_and_the_next_is_recorded_as_not_started(
         "notebook": "b_late.ipynb", "started": False, "seconds": 0.0, "finished": False,
         "within_budget": False, "error": "not started: the run's --total time was spent",
     }  # fmt: skip
+
+
+def test_a_path_that_is_not_a_notebook_is_a_usage_error(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "full_profile.py"), str(tmp_path / "no.ipynb")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2 and "not a notebook file" in run.stderr
+    assert not (ROOT / "benchmarks" / "results" / "full_profile.json").exists()
