@@ -54,6 +54,7 @@ class NotebookRun:
 
 
 RUNS = pytest.StashKey[dict[Path, NotebookRun]]()  # per session: notebook path -> its run
+LINES = pytest.StashKey[list[str]]()  # what happened to each, for the terminal summary
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,23 +91,28 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not runs:
         return
     cache = get_cache(str(session.config.getoption("book_cache")))
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter:
-        reporter.ensure_newline()  # after the last row of progress dots
+    lines = session.config.stash[LINES] = []
     for path, run in runs.items():
         nb = run.executed()
         if nb is None:
+            lines.append(f"{path.name}: not cached (a cell failed or was skipped)")
             continue
         try:
             nbformat.validate(nb)
         except nbformat.ValidationError as err:  # render nothing doubtful: the build re-executes
-            if reporter:
-                reporter.write_line(f"{path.name}: not cached, its outputs are invalid: {err}")
+            lines.append(f"{path.name}: not cached, its outputs are invalid: {err}")
             continue
         cache.cache_notebook_bundle(
             CacheBundleIn(nb, str(path), data={"execution_seconds": run.seconds}),
             check_validity=False,
             overwrite=True,
         )
-        if reporter:
-            reporter.write_line(f"{path.name}: cached for the book ({run.seconds:.0f} s of cells)")
+        lines.append(f"{path.name}: cached for the book ({run.seconds:.0f} s of cells)")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(LINES, [])
+    if lines:
+        terminalreporter.section("executed notebooks for the book build")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -38,6 +38,7 @@ def test_passing_notebooks_are_cached_with_their_outputs_and_failing_ones_are_no
     )  # fmt: skip
     assert run.returncode == 1, run.stdout + run.stderr  # bad.ipynb's second cell fails
     assert "good.ipynb: cached for the book" in run.stdout
+    assert "bad.ipynb: not cached (a cell failed or was skipped)" in run.stdout
     cache = get_cache(str(cache_dir))
     _, executed = cache.merge_match_into_notebook(good)  # the lookup the book build makes
     first, second = (c for c in executed.cells if c.cell_type == "code")
