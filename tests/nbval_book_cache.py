@@ -1,7 +1,7 @@
 """A pytest plugin for ``make notebooks``: the chapters nbval executed become the book's cache.
 
-``make test`` runs every chapter under nbval and then builds the book, which executes every
-chapter again: the same cells, the same kernel, ten more minutes. nbval keeps each cell's
+``make test`` runs every chapter under nbval and then builds the book, which would execute
+every chapter again: the same cells, the same kernel, ten more minutes. nbval keeps each cell's
 outputs on its test item (``IPyNbCell.test_outputs``), so this plugin writes each notebook whose
 code cells all passed, with those outputs, into Jupyter Book's execution cache (jupyter-cache,
 keyed by a hash of the code cells) - what myst-nb itself does after executing a notebook. The
