@@ -36,6 +36,7 @@ from cells import ROOT, chapter_arguments, chapters_to_run  # benchmarks/cells.p
 from seed_table import VERDICT
 
 BUDGET_SECONDS = 300  # a chapter's full profile: at most 5 minutes on an H100 or H200
+MIN_START_SECONDS = 10  # a chapter is not started with less time left: it would only import
 
 
 def machine() -> dict[str, Any]:
@@ -103,6 +104,19 @@ def run_chapter(notebook: Path, timeout: float, log_dir: Path) -> dict[str, Any]
     return result
 
 
+def not_started(notebook: Path) -> dict[str, Any]:
+    """The record of a chapter that the run's ``--total`` left no time to start."""
+    print(f"{notebook.name}: not started", flush=True)
+    return {
+        "notebook": notebook.name,
+        "started": False,
+        "seconds": 0.0,
+        "finished": False,
+        "within_budget": False,
+        "error": "not started: the run's --total time was spent",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     chapter_arguments(
@@ -141,13 +155,10 @@ def main() -> None:
 
     def one(notebook: Path) -> None:
         left = deadline - time.perf_counter()
-        if left < 10:
-            result = {"notebook": notebook.name, "started": False, "seconds": 0.0,
-                      "finished": False, "within_budget": False,
-                      "error": "not started: the run's --total time was spent"}  # fmt: skip
-            print(f"{notebook.name}: not started", flush=True)
-        else:
+        if left >= MIN_START_SECONDS:
             result = run_chapter(notebook, min(args.timeout, left), log_dir)
+        else:
+            result = not_started(notebook)
         with lock:  # rewrite the file after every chapter: a cut-short run keeps its results
             report["chapters"].append(result)
             report["chapters"].sort(key=lambda r: r["notebook"])
