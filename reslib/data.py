@@ -135,20 +135,7 @@ def mnist1d(
     if num_samples < 10:
         raise ValueError(f"num_samples must be at least 10, got {num_samples}")
     cache = data_dir(root) / f"mnist1d_seed{seed}_n{num_samples}.npz"
-    if not cache.is_file():
-        _generate_mnist1d(cache, seed, num_samples)
-    try:
-        arrays = _read_npz(cache)
-    except UNREADABLE_CACHE as err:
-        # a truncated or corrupted cache: it is only a cache, so say so and make it again
-        warnings.warn(
-            f"the MNIST-1D cache {cache} is unreadable ({type(err).__name__}: {err}); "
-            "deleting and regenerating it",
-            stacklevel=2,
-        )
-        cache.unlink()
-        _generate_mnist1d(cache, seed, num_samples)
-        arrays = _read_npz(cache)
+    arrays = cached_arrays(cache, lambda: _make_mnist1d(seed, num_samples))
     return Split(
         x_train=torch.from_numpy(arrays["x"].astype(np.float32)),
         y_train=torch.from_numpy(arrays["y"].astype(np.int64)),
@@ -160,24 +147,37 @@ def mnist1d(
 
 # what np.load raises for a truncated, corrupted or foreign .npz file: a cache to regenerate
 UNREADABLE_CACHE = (OSError, ValueError, KeyError, EOFError, BadZipFile, UnpicklingError)
-_MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
+SPLIT_KEYS = ("x", "y", "x_test", "y_test")  # the arrays of a cached train/test split
 
 
-def _generate_mnist1d(cache: Path, seed: int, num_samples: int) -> None:
+def cached_arrays(cache: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The :data:`SPLIT_KEYS` arrays stored in the ``.npz`` file ``cache``; when it is missing or
+    unreadable (a truncated or corrupted file: only a cache, so with a warning), ``make()``
+    makes them and they are written for the next call."""
+    if cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as d:
+                return {k: d[k] for k in SPLIT_KEYS}
+        except UNREADABLE_CACHE as err:
+            warnings.warn(
+                f"the cache {cache} is unreadable ({type(err).__name__}: {err}); regenerating it",
+                stacklevel=3,
+            )
+    arrays = make()
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp.npz")  # one per writing process
+    np.savez(tmp, **{k: arrays[k] for k in SPLIT_KEYS})
+    os.replace(tmp, cache)  # atomic: an interrupted run never leaves a half-written cache
+    return arrays
+
+
+def _make_mnist1d(seed: int, num_samples: int) -> dict[str, np.ndarray]:
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
     args.seed, args.num_samples = seed, num_samples
     with _global_rng_preserved():  # make_dataset reseeds Python's and NumPy's global RNGs
         d = make_dataset(args)  # pure NumPy generation: no network, about a second
-    tmp = cache.with_name(cache.name + ".tmp.npz")
-    np.savez(tmp, **{k: d[k] for k in _MNIST1D_KEYS})
-    os.replace(tmp, cache)  # atomic: an interrupted run never leaves a half-written cache
-
-
-def _read_npz(cache: Path) -> dict[str, np.ndarray]:
-    with np.load(cache, allow_pickle=False) as d:
-        return {k: d[k] for k in _MNIST1D_KEYS}
+    return {k: d[k] for k in SPLIT_KEYS}
 
 
 @contextmanager

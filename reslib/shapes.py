@@ -26,18 +26,15 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from reslib.data import (
-    UNREADABLE_CACHE,
     DatasetUnavailableError,
     Split,
+    cached_arrays,
     data_dir,
     download_timeout,
     normalize,
@@ -195,21 +192,6 @@ def generate(num: int, *, seed: int, size: int = 32) -> tuple[np.ndarray, np.nda
     return images, masks
 
 
-def _load_or_make(cache: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The arrays in ``cache``; ``make()`` writes them when the cache is missing or broken."""
-    if cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as d:
-                return {k: d[k] for k in ("x", "y", "x_test", "y_test")}
-        except UNREADABLE_CACHE as err:  # only a cache: say so and make it again
-            warnings.warn(f"the cache {cache} is unreadable ({err}); regenerating", stacklevel=3)
-    arrays = make()
-    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp.npz")  # one per writing process
-    np.savez(tmp, **arrays)
-    os.replace(tmp, cache)  # atomic: an interrupted run never leaves a half-written cache
-    return arrays
-
-
 def _split(arrays: dict[str, np.ndarray], num_classes: int) -> Split:
     return Split(
         x_train=torch.from_numpy(arrays["x"]),
@@ -243,7 +225,7 @@ def shapes(
         x_test, y_test = generate(num_test, seed=seed + 1_000_003, size=size)
         return dict(x=x, y=y, x_test=x_test, y_test=y_test)
 
-    return _split(_load_or_make(data_dir(root) / name, make), len(CLASSES))
+    return _split(cached_arrays(data_dir(root) / name, make), len(CLASSES))
 
 
 def _in_rgb(split: Split) -> Split:
@@ -308,7 +290,7 @@ def oxford_pet(
         return arrays
 
     try:
-        split = _split(_load_or_make(path / f"oxford_pet_s{size}.npz", make), len(PET_CLASSES))
+        split = _split(cached_arrays(path / f"oxford_pet_s{size}.npz", make), len(PET_CLASSES))
     except DatasetUnavailableError as missing:  # shapes of the pets' size, in 3 channels
         split = stand_in(
             missing, lambda: _in_rgb(shapes(path, size=size, num_train=3680, num_test=3669))
